@@ -1,0 +1,201 @@
+/*
+ * The listener's guest and device tables.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-only
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devd_table.h"
+
+void libxl__devd_table_init(devd_table *t)
+{
+    SLIST_INIT(&t->guests);
+    t->nguests = t->ndevices = 0;
+}
+
+void libxl__devd_table_dispose(devd_table *t)
+{
+    devd_guest *g;
+    devd_device *d;
+
+    while ((g = SLIST_FIRST(&t->guests))) {
+        while ((d = SLIST_FIRST(&g->devices)))
+            libxl__devd_device_free(t, g, d);
+        SLIST_REMOVE_HEAD(&t->guests, next);
+        free(g);
+        t->nguests--;
+    }
+}
+
+devd_guest *libxl__devd_guest_find(devd_table *t, uint32_t domid)
+{
+    devd_guest *g;
+
+    SLIST_FOREACH(g, &t->guests, next) {
+        if (g->domid == domid)
+            return g;
+    }
+    return NULL;
+}
+
+devd_guest *libxl__devd_guest_get(devd_table *t, uint32_t domid)
+{
+    devd_guest *g = libxl__devd_guest_find(t, domid);
+
+    if (g)
+        return g;
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->domid = domid;
+    g->qemu = DEVD_QEMU_NONE;
+    SLIST_INIT(&g->devices);
+    SLIST_INSERT_HEAD(&t->guests, g, next);
+    t->nguests++;
+    return g;
+}
+
+bool libxl__devd_guest_drop_if_empty(devd_table *t, devd_guest *g)
+{
+    if (!g || !SLIST_EMPTY(&g->devices))
+        return false;
+    SLIST_REMOVE(&t->guests, g, devd_guest, next);
+    t->nguests--;
+    free(g);
+    return true;
+}
+
+devd_device *libxl__devd_device_find(devd_guest *g, const char *kind,
+                                     uint32_t devid)
+{
+    devd_device *d;
+
+    if (!g)
+        return NULL;
+    SLIST_FOREACH(d, &g->devices, next) {
+        if (d->devid == devid && !strcmp(d->kind, kind))
+            return d;
+    }
+    return NULL;
+}
+
+devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
+                                    const char *kind, int libxl_kind,
+                                    uint32_t devid, devd_dev_state state)
+{
+    devd_device *d = calloc(1, sizeof(*d));
+
+    if (!d)
+        return NULL;
+    snprintf(d->kind, sizeof(d->kind), "%s", kind);
+    d->libxl_kind = libxl_kind;
+    d->domid = g->domid;
+    d->devid = devid;
+    d->state = state;
+    d->failed_state = d->failed_online = -1;
+    SLIST_INSERT_HEAD(&g->devices, d, next);
+    g->ndevices++;
+    t->ndevices++;
+    return d;
+}
+
+void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d)
+{
+    libxl__devd_qemu_unref(g, d);
+    SLIST_REMOVE(&g->devices, d, devd_device, next);
+    g->ndevices--;
+    t->ndevices--;
+    free(d->last_error);
+    free(d);
+}
+
+bool libxl__devd_qemu_ref(devd_guest *g, devd_device *d)
+{
+    if (d->qemu_ref)
+        return false;
+    d->qemu_ref = true;
+    return g->qemu_refs++ == 0;
+}
+
+bool libxl__devd_qemu_unref(devd_guest *g, devd_device *d)
+{
+    if (!d->qemu_ref)
+        return false;
+    d->qemu_ref = false;
+    return --g->qemu_refs == 0;
+}
+
+void libxl__devd_device_set_error(devd_device *d, const char *msg)
+{
+    free(d->last_error);
+    d->last_error = msg ? strdup(msg) : NULL;
+}
+
+/* A growable string for the dump. */
+typedef struct { char *buf; size_t len, cap; bool oom; } strbuf;
+
+static void sb_printf(strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (sb->oom)
+        return;
+    for (;;) {
+        size_t room = sb->cap - sb->len;
+        va_start(ap, fmt);
+        n = vsnprintf(sb->buf ? sb->buf + sb->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) { sb->oom = true; return; }
+        if ((size_t)n < room) { sb->len += (size_t)n; return; }
+        size_t ncap = (sb->cap ? sb->cap * 2 : 256) + (size_t)n;
+        char *nb = realloc(sb->buf, ncap);
+        if (!nb) { sb->oom = true; return; }
+        sb->buf = nb;
+        sb->cap = ncap;
+    }
+}
+
+static const char *qemu_name(devd_qemu_state q)
+{
+    switch (q) {
+    case DEVD_QEMU_NONE: return "none";
+    case DEVD_QEMU_SPAWNING: return "spawning";
+    case DEVD_QEMU_RUNNING: return "running";
+    }
+    return "?";
+}
+
+char *libxl__devd_table_format(const devd_table *t)
+{
+    strbuf sb = { 0 };
+    const devd_guest *g;
+    const devd_device *d;
+
+    sb_printf(&sb, "guests %u devices %u\n", t->nguests, t->ndevices);
+    SLIST_FOREACH(g, &t->guests, next) {
+        sb_printf(&sb, "guest %u qemu %s", g->domid, qemu_name(g->qemu));
+        if (g->qemu != DEVD_QEMU_NONE)
+            sb_printf(&sb, " pid %ld refs %d", (long)g->qemu_pid,
+                      g->qemu_refs);
+        sb_printf(&sb, "\n");
+        SLIST_FOREACH(d, &g->devices, next) {
+            sb_printf(&sb, "  device %s %u state %s%s", d->kind, d->devid,
+                      libxl__devd_dev_state_name(d->state),
+                      d->busy ? " (busy)" : "");
+            if (d->last_error)
+                sb_printf(&sb, " error \"%s\"", d->last_error);
+            sb_printf(&sb, "\n");
+        }
+    }
+    if (sb.oom) {
+        free(sb.buf);
+        return NULL;
+    }
+    return sb.buf ? sb.buf : strdup("");
+}

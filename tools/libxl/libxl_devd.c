@@ -1,0 +1,884 @@
+/*
+ * The driver-domain listener: libxl_device_events_handler.
+ *
+ * One long-running ao watches /local/domain/<self>/backend.  Every watch
+ * event gets a nested ao for its own memory, freed before the callback
+ * returns; every device operation that has to wait (hotplug script, QEMU
+ * spawn, backend teardown) gets a nested ao of its own, freed when the
+ * operation ends.  At most one operation runs per device; events that come
+ * meanwhile mark the device dirty and it is looked at again afterwards.
+ *
+ * The rules that decide what an event means are in devd_policy.c, the
+ * tables in devd_table.c, the path and value parsers in devd_parse.c.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-only
+ */
+#include "libxl_osdeps.h"
+
+#include "libxl_devd_internal.h"
+
+#define DLOG(l, d, f, ...) \
+    LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
+
+/* One device operation that waits for something. */
+typedef struct devd_op {
+    libxl__devd_state *dds;
+    libxl__ao *nested;          /* owns this struct */
+    devd_guest *guest;          /* stays valid: its device is busy */
+    devd_device *dev;           /* stays valid: busy devices are not freed */
+    libxl__device ldev;
+    libxl__ao_device aodev;
+    libxl__dm_spawn_state dmss;
+} devd_op;
+
+static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
+                          libxl__devd_state *dds, const char *kind,
+                          uint32_t domid, uint32_t devid);
+static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
+                     devd_guest *g, devd_device *d);
+static void devd_remove(libxl__egc *egc, libxl__gc *gc,
+                        libxl__devd_state *dds, devd_guest *g,
+                        devd_device *d);
+static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
+                        devd_guest *g, devd_device *d);
+static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev);
+static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
+static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
+                              int rc);
+static void devd_op_done(libxl__egc *egc, devd_op *op);
+static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
+                          const char *watch_path, const char *event_path);
+static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
+                          int rc);
+static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc);
+
+/*----- small helpers -----*/
+
+static bool qemu_kind(int k)
+{
+    return k == LIBXL__DEVICE_KIND_QDISK || k == LIBXL__DEVICE_KIND_9PFS;
+}
+
+static bool served_kind(int k)
+{
+    return k == LIBXL__DEVICE_KIND_VBD || k == LIBXL__DEVICE_KIND_VIF ||
+           qemu_kind(k);
+}
+
+static const char *devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
+                                const devd_device *d)
+{
+    return GCSPRINTF("%s/%s/%u/%u", dds->be_path, d->kind, d->domid,
+                     d->devid);
+}
+
+static void devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
+                           libxl__device *ldev)
+{
+    ldev->backend_devid = d->devid;
+    ldev->backend_domid = dds->self_domid;
+    ldev->devid = d->devid;
+    ldev->domid = d->domid;
+    ldev->backend_kind = d->libxl_kind;
+    /* A qdisk's frontend is a vbd. */
+    ldev->kind = d->libxl_kind == LIBXL__DEVICE_KIND_QDISK
+                 ? LIBXL__DEVICE_KIND_VBD : d->libxl_kind;
+}
+
+/*
+ * Tells the toolstack and the user why a backend did not come up, the way
+ * the hotplug scripts do, unless a script already said so.  Never
+ * recreates a backend directory that is gone.
+ */
+static void devd_publish_error(libxl__gc *gc, libxl__devd_state *dds,
+                               const devd_device *d, const char *msg)
+{
+    const char *be = devd_be_path(gc, dds, d);
+    const char *state, *status;
+    xs_transaction_t t = XBT_NULL;
+    int rc;
+
+    for (;;) {
+        rc = libxl__xs_transaction_start(gc, &t);
+        if (rc) goto out;
+        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &state);
+        if (rc || !state) goto out;
+        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                                    &status);
+        if (rc) goto out;
+        if (status && !strcmp(status, "error")) goto out;
+        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", be),
+                              "%s", msg);
+        if (rc) goto out;
+        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                              "error");
+        if (rc) goto out;
+        rc = libxl__xs_transaction_commit(gc, &t);
+        if (!rc) break;
+        if (rc < 0) goto out;
+    }
+    return;
+
+out:
+    libxl__xs_transaction_abort(gc, &t);
+}
+
+static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
+                      const char *why, bool publish)
+{
+    const char *be = devd_be_path(gc, dds, d);
+    const char *s = NULL, *o = NULL;
+    int state = -1, online = -1;
+
+    d->state = DEVD_DEV_FAILED;
+    libxl__devd_device_set_error(d, why);
+    /* Remember what the backend looked like, so that only a real change
+     * of state or online retries. */
+    if (!libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", be), &s)
+        && s)
+        libxl__devd_parse_state(s, &state);
+    if (!libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/online", be), &o)
+        && o)
+        libxl__devd_parse_online(o, &online);
+    d->failed_state = state;
+    d->failed_online = online;
+    DLOG(ERROR, d, "backend failed: %s (retried on its next state or online"
+         " change)", why);
+    if (publish)
+        devd_publish_error(gc, dds, d, why);
+}
+
+static devd_op *devd_op_new(libxl__devd_state *dds, devd_guest *g,
+                            devd_device *d)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    devd_op *op = libxl__zalloc(&nested->gc, sizeof(*op));
+
+    op->dds = dds;
+    op->nested = nested;
+    op->guest = g;
+    op->dev = d;
+    devd_fill_ldev(dds, d, &op->ldev);
+    d->busy = true;
+    dds->ops_inflight++;
+    return op;
+}
+
+static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
+                                     devd_guest *g)
+{
+    uint32_t domid = g->domid;
+
+    if (!libxl__devd_guest_drop_if_empty(&dds->table, g))
+        return;
+    LOGD(DEBUG, domid, "no device left, guest dropped");
+    /* Clear what libxl keeps for this guest here (QEMU pid ...). */
+    libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u", domid));
+}
+
+/*----- the guest's QEMU (qdisk, 9pfs) -----*/
+
+/* Is pid a QEMU serving domid?  Guards against pid reuse. */
+static bool devd_qemu_alive(libxl__gc *gc, pid_t pid, uint32_t domid)
+{
+    char *buf = NULL;
+    int len = 0, i;
+    const char *want = GCSPRINTF("%u", domid);
+    bool found = false;
+
+    if (pid <= 1 || kill(pid, 0))
+        return false;
+    if (libxl_read_file_contents(CTX, GCSPRINTF("/proc/%d/cmdline", pid),
+                                 (void **)&buf, &len) || !buf)
+        return false;
+    /* cmdline is NUL-separated: look for "-xen-domid" "<domid>". */
+    for (i = 0; i < len; i += strlen(buf + i) + 1) {
+        if (!strcmp(buf + i, "-xen-domid")) {
+            int j = i + strlen(buf + i) + 1;
+            found = j < len && !strcmp(buf + j, want);
+            break;
+        }
+    }
+    free(buf);
+    return found;
+}
+
+static pid_t devd_qemu_recorded_pid(libxl__gc *gc, uint32_t domid)
+{
+    const char *s = NULL;
+    uint32_t pid;
+
+    if (libxl__xs_read_checked(gc, XBT_NULL,
+                               GCSPRINTF("libxl/%u/qdisk-backend-pid", domid),
+                               &s) || !s)
+        return 0;
+    if (libxl__devd_parse_uint(s, INT_MAX, &pid))
+        return 0;
+    return (pid_t)pid;
+}
+
+static void devd_qemu_stop(libxl__gc *gc, devd_guest *g)
+{
+    pid_t pid = g->qemu_pid ? g->qemu_pid
+                            : devd_qemu_recorded_pid(gc, g->domid);
+
+    if (pid && devd_qemu_alive(gc, pid, g->domid)) {
+        LOGD(INFO, g->domid, "last QEMU-served device gone: stopping QEMU"
+             " backend pid %ld", (long)pid);
+        if (kill(pid, SIGHUP))
+            LOGED(ERROR, g->domid, "failed to signal QEMU pid %ld", (long)pid);
+    } else {
+        LOGD(INFO, g->domid, "QEMU backend already gone");
+    }
+    libxl__xs_rm_checked(gc, XBT_NULL,
+                         GCSPRINTF("libxl/%u/qdisk-backend-pid", g->domid));
+    libxl__xs_rm_checked(gc, XBT_NULL,
+                         GCSPRINTF("device-model/%u", g->domid));
+    g->qemu = DEVD_QEMU_NONE;
+    g->qemu_pid = 0;
+}
+
+static void devd_qemu_spawn(libxl__egc *egc, libxl__devd_state *dds,
+                            devd_guest *g, devd_device *d)
+{
+    devd_op *op = devd_op_new(dds, g, d);
+
+    g->qemu = DEVD_QEMU_SPAWNING;
+    d->state = DEVD_DEV_ADDING;
+    op->dmss.guest_domid = g->domid;
+    op->dmss.spawn.ao = op->nested;
+    op->dmss.callback = devd_qemu_spawned;
+    libxl__spawn_qdisk_backend(egc, &op->dmss);
+}
+
+static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
+                              int rc)
+{
+    devd_op *op = CONTAINER_OF(dmss, *op, dmss);
+    libxl__devd_state *dds = op->dds;
+    devd_guest *g = op->guest;
+    devd_device *d;
+    STATE_AO_GC(op->nested);
+
+    if (!rc) {
+        g->qemu = DEVD_QEMU_RUNNING;
+        g->qemu_pid = devd_qemu_recorded_pid(gc, g->domid);
+        LOGD(INFO, g->domid, "QEMU backend started, pid %ld",
+             (long)g->qemu_pid);
+        op->dev->state = DEVD_DEV_CONNECTED;
+        libxl__devd_device_set_error(op->dev, NULL);
+        goto out;
+    }
+
+    /* Every device waiting for this QEMU failed with it. */
+    g->qemu = DEVD_QEMU_NONE;
+    g->qemu_pid = 0;
+    SLIST_FOREACH(d, &g->devices, next) {
+        if (!d->qemu_ref)
+            continue;
+        libxl__devd_qemu_unref(g, d);
+        devd_fail(gc, dds, d,
+                  rc == ERROR_ABORTED ? "aborted while starting QEMU"
+                  : GCSPRINTF("QEMU backend failed to start (rc=%d)", rc),
+                  rc != ERROR_ABORTED);
+    }
+
+out:
+    devd_op_done(egc, op);
+}
+
+/*----- add -----*/
+
+static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
+                     devd_guest *g, devd_device *d)
+{
+    devd_op *op;
+
+    if (qemu_kind(d->libxl_kind)) {
+        libxl__devd_qemu_ref(g, d);
+        if (g->qemu != DEVD_QEMU_NONE) {
+            /* The guest's QEMU picks every backend up by itself. */
+            d->state = DEVD_DEV_CONNECTED;
+            libxl__devd_device_set_error(d, NULL);
+            DLOG(DEBUG, d, "served by the guest's QEMU (refs %d)",
+                 g->qemu_refs);
+            return;
+        }
+        DLOG(INFO, d, "starting the guest's QEMU backend");
+        devd_qemu_spawn(egc, dds, g, d);
+        return;
+    }
+
+    DLOG(INFO, d, "bringing the backend up");
+    op = devd_op_new(dds, g, d);
+    d->state = DEVD_DEV_ADDING;
+    libxl__prepare_ao_device(op->nested, &op->aodev);
+    op->aodev.dev = &op->ldev;
+    op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
+    op->aodev.callback = devd_device_added;
+    libxl__wait_device_connection(egc, &op->aodev);
+}
+
+static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev)
+{
+    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
+    devd_device *d = op->dev;
+    STATE_AO_GC(op->nested);
+
+    if (!aodev->rc) {
+        d->state = DEVD_DEV_CONNECTED;
+        libxl__devd_device_set_error(d, NULL);
+        DLOG(INFO, d, "backend connected");
+    } else if (aodev->rc == ERROR_ABORTED) {
+        devd_fail(gc, op->dds, d, "aborted while adding", false);
+    } else {
+        const char *herr = NULL;
+        libxl__xs_read_checked(gc, XBT_NULL,
+                GCSPRINTF("%s/hotplug-error", devd_be_path(gc, op->dds, d)),
+                &herr);
+        devd_fail(gc, op->dds, d,
+                  herr ? GCSPRINTF("hotplug script failed: %s", herr)
+                       : GCSPRINTF("adding the backend failed (rc=%d)",
+                                   aodev->rc),
+                  true);
+    }
+    devd_op_done(egc, op);
+}
+
+/*----- remove and forget -----*/
+
+static void devd_remove(libxl__egc *egc, libxl__gc *gc,
+                        libxl__devd_state *dds, devd_guest *g,
+                        devd_device *d)
+{
+    devd_op *op;
+
+    if (qemu_kind(d->libxl_kind)) {
+        libxl__device ldev;
+
+        DLOG(INFO, d, "removing (QEMU-served)");
+        if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
+            devd_qemu_stop(gc, g);
+        devd_fill_ldev(dds, d, &ldev);
+        libxl__device_destroy(gc, &ldev);
+        libxl__devd_device_free(&dds->table, g, d);
+        devd_drop_guest_if_empty(gc, dds, g);
+        return;
+    }
+
+    DLOG(INFO, d, "tearing the backend down");
+    op = devd_op_new(dds, g, d);
+    d->state = DEVD_DEV_REMOVING;
+    libxl__prepare_ao_device(op->nested, &op->aodev);
+    op->aodev.dev = &op->ldev;
+    op->aodev.action = LIBXL__DEVICE_ACTION_REMOVE;
+    op->aodev.callback = devd_device_removed;
+    libxl__initiate_device_generic_remove(egc, &op->aodev);
+}
+
+static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev)
+{
+    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
+    devd_device *d = op->dev;
+    STATE_AO_GC(op->nested);
+
+    if (aodev->rc) {
+        devd_fail(gc, op->dds, d,
+                  aodev->rc == ERROR_ABORTED ? "aborted while removing"
+                  : GCSPRINTF("removing the backend failed (rc=%d)",
+                              aodev->rc), false);
+    } else {
+        DLOG(INFO, d, "backend removed");
+        /* Freed by devd_op_done once the operation is over. */
+        d->state = DEVD_DEV_REMOVING;
+        d->dirty = false;
+        d->failed_state = -2;   /* marks "done, free me" */
+    }
+    devd_op_done(egc, op);
+}
+
+static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
+                        devd_guest *g, devd_device *d)
+{
+    if (d->state == DEVD_DEV_CONNECTED && !qemu_kind(d->libxl_kind))
+        DLOG(WARN, d, "backend directory removed under us: its hotplug"
+             " remove could not run");
+    else
+        DLOG(DEBUG, d, "backend directory gone, forgetting it");
+    if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
+        devd_qemu_stop(gc, g);
+    libxl__devd_device_free(&dds->table, g, d);
+    devd_drop_guest_if_empty(gc, dds, g);
+}
+
+/*----- end of an operation -----*/
+
+static void devd_op_done(libxl__egc *egc, devd_op *op)
+{
+    libxl__devd_state *dds = op->dds;
+    devd_guest *g = op->guest;
+    devd_device *d = op->dev;
+    bool removed = d->failed_state == -2;
+    bool dirty = d->dirty;
+    char kind[DEVD_KIND_LEN];
+    uint32_t domid = d->domid, devid = d->devid;
+
+    memcpy(kind, d->kind, sizeof(kind));
+    d->busy = false;
+    d->dirty = false;
+
+    {
+        STATE_AO_GC(op->nested);
+        if (removed) {
+            libxl__devd_device_free(&dds->table, g, d);
+            devd_drop_guest_if_empty(gc, dds, g);
+        }
+    }
+    libxl__nested_ao_free(op->nested);    /* frees op */
+    dds->ops_inflight--;
+
+    if (dds->aborting) {
+        if (!dds->ops_inflight)
+            devd_finish(egc, dds, ERROR_ABORTED);
+        return;
+    }
+
+    if (dirty && !removed) {
+        /* Something changed while we were busy: look again. */
+        libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+        STATE_AO_GC(nested);
+        devd_evaluate(egc, gc, dds, kind, domid, devid);
+        libxl__nested_ao_free(nested);
+    }
+}
+
+/*----- events -----*/
+
+/* Reads and strictly parses a backend's state and online. */
+static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
+                            bool *exists, bool *values_ok,
+                            int *state, int *online)
+{
+    const char *s = NULL, *o = NULL;
+    int rc;
+
+    *exists = false;
+    *values_ok = false;
+    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", be), &s);
+    if (rc) return rc;
+    if (!s) return 0;
+    *exists = true;
+    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/online", be), &o);
+    if (rc) return rc;
+    if (libxl__devd_parse_state(s, state)) {
+        LOGD(ERROR, domid, "%s: state=\"%s\" is not a XenbusState, ignoring"
+             " this backend until it changes", be, s);
+        return 0;
+    }
+    if (!o) {
+        LOGD(DEBUG, domid, "%s: no online node yet", be);
+        return 0;
+    }
+    if (libxl__devd_parse_online(o, online)) {
+        LOGD(ERROR, domid, "%s: online=\"%s\" is neither 0 nor 1, ignoring"
+             " this backend until it changes", be, o);
+        return 0;
+    }
+    *values_ok = true;
+    return 0;
+}
+
+/* The libxl kind of a backend kind name, or -1 if devd does not serve it. */
+static int devd_kind(const char *kind)
+{
+    libxl__device_kind k;
+
+    if (libxl__device_kind_from_string(kind, &k) || !served_kind(k))
+        return -1;
+    return k;
+}
+
+static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
+                          libxl__devd_state *dds, const char *kind,
+                          uint32_t domid, uint32_t devid)
+{
+    const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
+                               devid);
+    devd_observation o = { 0 };
+    devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
+    devd_device *d = libxl__devd_device_find(g, kind, devid);
+    devd_action act;
+    int k;
+
+    if (devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
+                         &o.state, &o.online)) {
+        LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
+        return;
+    }
+    o.tracked = d != NULL;
+    if (d) {
+        o.dev_state = d->state;
+        o.busy = d->busy;
+        o.failed_state = d->failed_state;
+        o.failed_online = d->failed_online;
+    }
+    act = libxl__devd_classify(&o);
+    LOGD(DEBUG, domid, "%s %u: state %d online %d tracked %s -> %s", kind,
+         devid, o.exists && o.values_ok ? o.state : -1,
+         o.exists && o.values_ok ? o.online : -1,
+         d ? libxl__devd_dev_state_name(d->state) : "no",
+         libxl__devd_action_name(act));
+
+    switch (act) {
+    case DEVD_ACT_IGNORE:
+    case DEVD_ACT_BAD_VALUE:
+        return;
+    case DEVD_ACT_DEFER:
+        d->dirty = true;
+        return;
+    case DEVD_ACT_FORGET:
+        devd_forget(gc, dds, g, d);
+        return;
+    case DEVD_ACT_REMOVE:
+        devd_remove(egc, gc, dds, g, d);
+        return;
+    case DEVD_ACT_RETRY:
+        DLOG(INFO, d, "retrying after: %s",
+             d->last_error ? d->last_error : "failure");
+        devd_add(egc, gc, dds, g, d);
+        return;
+    case DEVD_ACT_ADD:
+        break;
+    }
+
+    /* A device we did not know. */
+    g = libxl__devd_guest_get(&dds->table, domid);
+    k = devd_kind(kind);
+    d = g ? libxl__devd_device_add(&dds->table, g, kind, k, devid,
+                                   k < 0 ? DEVD_DEV_UNSUPPORTED
+                                         : DEVD_DEV_ADDING) : NULL;
+    if (!d) {
+        LOGD(ERROR, domid, "%s %u: out of memory, not tracked", kind, devid);
+        if (g) devd_drop_guest_if_empty(gc, dds, g);
+        return;
+    }
+    if (k < 0) {
+        if (!strcmp(kind, "vbd3"))
+            DLOG(WARN, d, "vbd3 not supported yet");
+        else
+            DLOG(INFO, d, "not a kind devd serves, ignoring it");
+        return;
+    }
+    devd_add(egc, gc, dds, g, d);
+}
+
+/* A kind or guest directory changed (typically: was removed). */
+static void devd_evaluate_prefix(libxl__egc *egc, libxl__gc *gc,
+                                 libxl__devd_state *dds, const devd_path *p)
+{
+    devd_guest *g, *gnext;
+    devd_device *d, *dnext;
+
+    /* evaluate may free devices and guests: take next pointers first. */
+    for (g = SLIST_FIRST(&dds->table.guests); g; g = gnext) {
+        gnext = SLIST_NEXT(g, next);
+        if (p->level >= DEVD_PATH_GUEST && g->domid != p->domid)
+            continue;
+        for (d = SLIST_FIRST(&g->devices); d; d = dnext) {
+            dnext = SLIST_NEXT(d, next);
+            if (p->level >= DEVD_PATH_KIND && strcmp(d->kind, p->kind))
+                continue;
+            /* If this frees d and so g, d was g's last device: dnext is
+             * NULL and g is not touched again. */
+            devd_evaluate(egc, gc, dds, d->kind, d->domid, d->devid);
+        }
+    }
+}
+
+static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
+                          const char *watch_path, const char *event_path)
+{
+    libxl__devd_state *dds = CONTAINER_OF(watch, *dds, watch);
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    devd_path p;
+
+    switch (libxl__devd_parse_path(dds->be_path, event_path, &p)) {
+    case DEVD_PATH_OUTSIDE:
+        break;
+    case DEVD_PATH_INVALID:
+        LOG(DEBUG, "ignoring event on malformed backend path %s", event_path);
+        break;
+    case DEVD_PATH_DEVICE:
+        if (*p.key && strcmp(p.key, "state") && strcmp(p.key, "online"))
+            break;      /* only state and online changes mean anything */
+        devd_evaluate(egc, gc, dds, p.kind, p.domid, p.devid);
+        break;
+    case DEVD_PATH_BACKEND:
+    case DEVD_PATH_KIND:
+    case DEVD_PATH_GUEST:
+        devd_evaluate_prefix(egc, gc, dds, &p);
+        break;
+    }
+    libxl__nested_ao_free(nested);
+}
+
+/*----- startup adoption -----*/
+
+typedef struct {
+    devd_guest *g;
+    devd_device *d;
+    devd_action act;
+} devd_pending;
+
+/* Tracks one existing backend; returns the action still to take. */
+static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
+                                  const char *kind, uint32_t domid,
+                                  uint32_t devid, devd_guest **g_r,
+                                  devd_device **d_r)
+{
+    const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
+                               devid);
+    const char *hs = NULL;
+    bool exists, values_ok, track;
+    int state = -1, online = -1, k;
+    devd_dev_state initial = DEVD_DEV_ADDING;
+    devd_action act;
+    devd_guest *g;
+    devd_device *d;
+
+    if (devd_read_values(gc, be, domid, &exists, &values_ok, &state, &online)
+        || !exists)
+        return DEVD_ACT_IGNORE;
+    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),
+                           &hs);
+    k = devd_kind(kind);
+    if (k < 0) {
+        initial = DEVD_DEV_UNSUPPORTED;
+        act = DEVD_ACT_IGNORE;
+        track = values_ok && !(state == DEVD_XBS_CLOSED);
+    } else {
+        act = libxl__devd_adopt(values_ok, state, online,
+                                hs && !strcmp(hs, "connected"), qemu_kind(k),
+                                &initial, &track);
+    }
+    if (!track)
+        return DEVD_ACT_IGNORE;
+
+    g = libxl__devd_guest_get(&dds->table, domid);
+    d = g ? libxl__devd_device_add(&dds->table, g, kind, k, devid, initial)
+          : NULL;
+    if (!d) {
+        LOGD(ERROR, domid, "%s %u: out of memory, not adopted", kind, devid);
+        return DEVD_ACT_IGNORE;
+    }
+    if (k < 0) {
+        if (!strcmp(kind, "vbd3"))
+            DLOG(WARN, d, "vbd3 not supported yet");
+        else
+            DLOG(INFO, d, "not a kind devd serves, ignoring it");
+    } else {
+        DLOG(INFO, d, "adopted in backend state %d online %d as %s%s", state,
+             online, libxl__devd_dev_state_name(initial),
+             act == DEVD_ACT_IGNORE ? ""
+             : GCSPRINTF(", then %s", libxl__devd_action_name(act)));
+        if (qemu_kind(k) && initial == DEVD_DEV_CONNECTED)
+            libxl__devd_qemu_ref(g, d);
+    }
+    *g_r = g;
+    *d_r = d;
+    return act;
+}
+
+/* Lists a directory's numeric children, logging and skipping junk. */
+static char **devd_list(libxl__gc *gc, const char *path, unsigned int *n)
+{
+    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
+
+    if (!l)
+        *n = 0;
+    return l;
+}
+
+static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,
+                           libxl__devd_state *dds)
+{
+    unsigned int nk, nd, nv, i, j, l, npend = 0, cap = 0;
+    char **kinds, **doms, **devs;
+    devd_pending *pend = NULL;
+    devd_guest *g;
+    devd_device *d;
+
+    kinds = devd_list(gc, dds->be_path, &nk);
+    for (i = 0; i < nk; i++) {
+        const char *kp = GCSPRINTF("%s/%s", dds->be_path, kinds[i]);
+        devd_path p;
+
+        if (libxl__devd_parse_path(dds->be_path, kp, &p) != DEVD_PATH_KIND) {
+            LOG(WARN, "skipping malformed backend kind \"%s\"", kinds[i]);
+            continue;
+        }
+        doms = devd_list(gc, kp, &nd);
+        for (j = 0; j < nd; j++) {
+            uint32_t domid, devid;
+
+            if (libxl__devd_parse_uint(doms[j], DEVD_DOMID_MAX, &domid)) {
+                LOG(WARN, "skipping malformed domid \"%s\" under %s",
+                    doms[j], kp);
+                continue;
+            }
+            devs = devd_list(gc, GCSPRINTF("%s/%s", kp, doms[j]), &nv);
+            for (l = 0; l < nv; l++) {
+                devd_action act;
+
+                if (libxl__devd_parse_uint(devs[l], DEVD_DEVID_MAX, &devid)) {
+                    LOGD(WARN, domid, "skipping malformed devid \"%s\" under"
+                         " %s/%s", devs[l], kp, doms[j]);
+                    continue;
+                }
+                act = devd_adopt_one(gc, dds, p.kind, domid, devid, &g, &d);
+                if (act == DEVD_ACT_IGNORE)
+                    continue;
+                if (npend == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    GCREALLOC_ARRAY(pend, cap);
+                }
+                pend[npend++] = (devd_pending){ g, d, act };
+            }
+        }
+    }
+
+    /* Every guest with live QEMU-served devices needs its QEMU: take over
+     * the one that runs, or start it again. */
+    SLIST_FOREACH(g, &dds->table.guests, next) {
+        pid_t pid;
+
+        if (!g->qemu_refs)
+            continue;
+        pid = devd_qemu_recorded_pid(gc, g->domid);
+        if (pid && devd_qemu_alive(gc, pid, g->domid)) {
+            g->qemu = DEVD_QEMU_RUNNING;
+            g->qemu_pid = pid;
+            LOGD(INFO, g->domid, "adopted running QEMU backend pid %ld"
+                 " (refs %d)", (long)pid, g->qemu_refs);
+            continue;
+        }
+        SLIST_FOREACH(d, &g->devices, next) {
+            if (d->qemu_ref && !d->busy)
+                break;
+        }
+        if (!d)
+            continue;
+        LOGD(WARN, g->domid, "QEMU backend%s is not running: starting it"
+             " again", pid ? GCSPRINTF(" pid %ld", (long)pid) : "");
+        devd_qemu_spawn(egc, dds, g, d);
+    }
+
+    /* Then finish what the previous devd left half done.  Removal may free
+     * a guest, so look each device up again first. */
+    for (i = 0; i < npend; i++) {
+        char kind[DEVD_KIND_LEN];
+        uint32_t domid = pend[i].d->domid, devid = pend[i].d->devid;
+
+        memcpy(kind, pend[i].d->kind, sizeof(kind));
+        g = libxl__devd_guest_find(&dds->table, domid);
+        d = libxl__devd_device_find(g, kind, devid);
+        if (!d || d->busy)
+            continue;
+        if (pend[i].act == DEVD_ACT_ADD)
+            devd_add(egc, gc, dds, g, d);
+        else if (pend[i].act == DEVD_ACT_REMOVE)
+            devd_remove(egc, gc, dds, g, d);
+    }
+}
+
+/*----- abort and completion -----*/
+
+static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
+                          int rc)
+{
+    libxl__devd_state *dds = CONTAINER_OF(abrt, *dds, abrt);
+    STATE_AO_GC(dds->ao);
+
+    LOG(INFO, "devd: stopping (%d device operations to cut short);"
+        " backends are left as they are", dds->ops_inflight);
+    dds->aborting = true;
+    libxl__ev_xswatch_deregister(gc, &dds->watch);
+    /* Running operations see the abort through their own abortables and
+     * end; the last one to end completes us. */
+    if (!dds->ops_inflight)
+        devd_finish(egc, dds, ERROR_ABORTED);
+}
+
+static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
+{
+    STATE_AO_GC(dds->ao);
+
+    assert(!dds->ops_inflight);
+    libxl__ev_xswatch_deregister(gc, &dds->watch);
+    libxl__ao_abortable_deregister(&dds->abrt);
+    libxl__devd_registry_remove(dds);
+    libxl__devd_table_dispose(&dds->table);
+    libxl__ao_complete(egc, ao, rc);
+}
+
+/*----- entry point -----*/
+
+int libxl_device_events_handler(libxl_ctx *ctx,
+                                const libxl_asyncop_how *ao_how)
+{
+    AO_CREATE(ctx, 0, ao_how);
+    libxl__devd_state *dds;
+    int rc;
+
+    GCNEW(dds);
+    dds->ao = ao;
+    libxl__ev_xswatch_init(&dds->watch);
+    libxl__devd_table_init(&dds->table);
+
+    if (libxl__devd_registry_has_ctx(ctx)) {
+        LOG(ERROR, "a device events handler already runs on this context");
+        rc = ERROR_INVAL;
+        goto out;
+    }
+
+    rc = libxl__get_domid(gc, &dds->self_domid);
+    if (rc) {
+        LOG(ERROR, "unable to get my domain id");
+        goto out;
+    }
+
+    /*
+     * Xen 4.17's libxl always runs hotplug scripts itself (udev-driven
+     * hotplug is gone), so unlike the 2013 RFC nothing has to be written
+     * to libxl/disable_udev for scripts to run in a driver domain.
+     */
+
+    /* Absolute, so that event paths come back absolute and parseable. */
+    dds->be_path = GCSPRINTF("/local/domain/%u/backend", dds->self_domid);
+
+    dds->abrt.ao = ao;
+    dds->abrt.callback = devd_abort_cb;
+    rc = libxl__ao_abortable_register(&dds->abrt);
+    if (rc) goto out;
+
+    /* Watch first, then adopt: nothing that happens meanwhile is missed. */
+    rc = libxl__ev_xswatch_register(gc, &dds->watch, devd_watch_cb,
+                                    dds->be_path);
+    if (rc) {
+        LOG(ERROR, "unable to watch %s", dds->be_path);
+        goto out;
+    }
+    libxl__devd_registry_add(dds);
+
+    LOG(INFO, "devd: serving backends under %s", dds->be_path);
+    devd_adopt_all(egc, gc, dds);
+
+    return AO_INPROGRESS;
+
+out:
+    libxl__ev_xswatch_deregister(gc, &dds->watch);
+    libxl__ao_abortable_deregister(&dds->abrt);
+    libxl__devd_table_dispose(&dds->table);
+    return AO_CREATE_FAIL(rc);
+}

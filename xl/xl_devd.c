@@ -1,0 +1,303 @@
+/*
+ * `xl devd`: run the driver-domain listener as a daemon.
+ *
+ * The listener itself is libxl_device_events_handler, run synchronously on
+ * the main thread.  A second thread owns the signals: TERM/INT abort the
+ * handler (backends stay up), HUP reopens the log, USR1 writes the status.
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <libxlutil.h>
+
+#include "xl.h"
+#include "xl_utils.h"
+#include "xl_devd_pidfile.h"
+
+#define DEVD_PIDFILE XEN_RUN_DIR "/xldevd.pid"
+#define DEVD_STATUSFILE XEN_RUN_DIR "/xldevd.status"
+#define DEVD_LOGNAME "xldevd"
+
+static const char *devd_logpath;        /* when daemonized */
+static volatile sig_atomic_t devd_stopping;
+
+static void devd_reopen_log(void)
+{
+    int fd;
+
+    if (!devd_logpath)
+        return;
+    fd = open(devd_logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "xl devd: cannot reopen log %s: %s\n", devd_logpath,
+                strerror(errno));
+        return;
+    }
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+    fprintf(stderr, "xl devd: log reopened\n");
+}
+
+/* Writes the status atomically: a reader sees the old or the new file. */
+static void devd_write_status(void)
+{
+    char *text = NULL;
+    const char *tmp = DEVD_STATUSFILE ".tmp";
+    FILE *f;
+    int rc = libxl_device_events_status(ctx, &text);
+
+    f = fopen(tmp, "we");
+    if (!f) {
+        fprintf(stderr, "xl devd: cannot write %s: %s\n", tmp,
+                strerror(errno));
+        free(text);
+        return;
+    }
+    fprintf(f, "xl devd pid %ld time %ld\n", (long)getpid(),
+            (long)time(NULL));
+    if (rc)
+        fprintf(f, "not serving yet (%d)\n", rc);
+    else
+        fputs(text, f);
+    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp,
+                                                             DEVD_STATUSFILE))
+        fprintf(stderr, "xl devd: cannot write %s: %s\n", DEVD_STATUSFILE,
+                strerror(errno));
+    free(text);
+}
+
+static void *devd_signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+
+    for (;;) {
+        if (sigwait(set, &sig))
+            continue;
+        switch (sig) {
+        case SIGTERM:
+        case SIGINT:
+            fprintf(stderr, "xl devd: signal %d, stopping\n", sig);
+            devd_stopping = 1;
+            /* The handler may not have started yet: keep asking. */
+            while (libxl_ao_abort(ctx, NULL) == ERROR_NOTFOUND)
+                usleep(10000);
+            break;
+        case SIGHUP:
+            devd_reopen_log();
+            break;
+        case SIGUSR1:
+            devd_write_status();
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int devd_status(const char *pidfile)
+{
+    struct stat before, after;
+    pid_t pid = xl_pidfile_read(pidfile);
+    xl_pidfile probe;
+    pid_t holder;
+    int rc, i;
+    FILE *f;
+    char line[512];
+
+    /* A pidfile we can lock belongs to no running devd. */
+    xl_pidfile_init(&probe);
+    rc = xl_pidfile_acquire(&probe, pidfile, &holder);
+    if (rc == 0) {
+        xl_pidfile_release(&probe);
+        fprintf(stderr, "xl devd is not running (no lock on %s)\n", pidfile);
+        return EXIT_FAILURE;
+    }
+    if (rc != XL_PIDFILE_BUSY || (!pid && !(pid = holder))) {
+        fprintf(stderr, "xl devd: cannot tell from %s which devd runs\n",
+                pidfile);
+        return EXIT_FAILURE;
+    }
+    if (stat(DEVD_STATUSFILE, &before))
+        memset(&before, 0, sizeof(before));
+    if (kill(pid, SIGUSR1)) {
+        fprintf(stderr, "xl devd: cannot signal pid %ld: %s\n", (long)pid,
+                strerror(errno));
+        return EXIT_FAILURE;
+    }
+    for (i = 0; i < 300; i++) {
+        if (!stat(DEVD_STATUSFILE, &after) &&
+            (after.st_ino != before.st_ino ||
+             after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+             after.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
+            break;
+        usleep(10000);
+    }
+    if (i == 300) {
+        fprintf(stderr, "xl devd: pid %ld did not write %s\n", (long)pid,
+                DEVD_STATUSFILE);
+        return EXIT_FAILURE;
+    }
+    f = fopen(DEVD_STATUSFILE, "re");
+    if (!f) {
+        perror(DEVD_STATUSFILE);
+        return EXIT_FAILURE;
+    }
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stdout);
+    fclose(f);
+    return EXIT_SUCCESS;
+}
+
+/* Forks away from the terminal; returns only in the daemon. */
+static int devd_daemonize(void)
+{
+    char *fullname = NULL;
+    pid_t child;
+    int fd, nullfd, rc;
+
+    child = xl_fork(child_waitdaemon, "devd daemonizing child");
+    if (child) {
+        rc = child_report(child_waitdaemon);
+        exit(rc ? EXIT_FAILURE : EXIT_SUCCESS);
+    }
+    postfork();
+
+    /* Rotates xldevd.log to .1 ... .10 as upstream does. */
+    if (libxl_create_logfile(ctx, DEVD_LOGNAME, &fullname)) {
+        fprintf(stderr, "xl devd: cannot create the log file\n");
+        return -1;
+    }
+    fd = open(fullname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    nullfd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || nullfd < 0) {
+        fprintf(stderr, "xl devd: cannot open %s: %s\n", fullname,
+                strerror(errno));
+        return -1;
+    }
+    devd_logpath = fullname;
+    dup2(nullfd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(nullfd);
+    close(fd);
+    if (daemon(0, 1)) {
+        perror("daemon");
+        return -1;
+    }
+    return 0;
+}
+
+int main_devd(int argc, char **argv)
+{
+    int ret = EXIT_FAILURE, opt, rc, daemonize = 1, status = 0;
+    const char *pidfile = DEVD_PIDFILE;
+    static const struct option opts[] = {
+        {"foreground", 0, 0, 'F'},
+        {"pidfile", 1, 0, 'p'},
+        {"logfile", 1, 0, 'l'},
+        {"status", 0, 0, 's'},
+        COMMON_LONG_OPTS,
+        {0, 0, 0, 0}
+    };
+    xl_pidfile pf;
+    pid_t holder;
+    sigset_t set;
+    pthread_t sigthread;
+
+    xl_pidfile_init(&pf);
+    SWITCH_FOREACH_OPT(opt, "Fp:l:s", opts, "devd", 0) {
+    case 'F':
+        daemonize = 0;
+        break;
+    case 'p':
+        pidfile = optarg;
+        break;
+    case 'l':
+        devd_logpath = optarg;
+        break;
+    case 's':
+        status = 1;
+        break;
+    }
+
+    if (status)
+        return devd_status(pidfile);
+
+    mkdir(XEN_RUN_DIR, 0755);
+    rc = xl_pidfile_acquire(&pf, pidfile, &holder);
+    if (rc == XL_PIDFILE_BUSY) {
+        if (holder)
+            fprintf(stderr, "xl devd already running (pid %ld)\n",
+                    (long)holder);
+        else
+            fprintf(stderr, "xl devd already running (pidfile %s)\n",
+                    pidfile);
+        return EXIT_FAILURE;
+    }
+    if (rc) {
+        fprintf(stderr, "xl devd: cannot lock %s: %s\n", pidfile,
+                strerror(-rc));
+        return EXIT_FAILURE;
+    }
+
+    if (daemonize) {
+        if (devd_logpath) {
+            const char *want = devd_logpath;
+            if (devd_daemonize()) goto out;
+            devd_logpath = want;
+            devd_reopen_log();
+        } else if (devd_daemonize()) {
+            goto out;
+        }
+    }
+    if (xl_pidfile_write(&pf, getpid()))
+        fprintf(stderr, "xl devd: cannot write %s\n", pidfile);
+
+    /* Signals go to one thread; libxl's SIGCHLD handling is untouched. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (pthread_create(&sigthread, NULL, devd_signal_thread, &set)) {
+        fprintf(stderr, "xl devd: cannot start the signal thread\n");
+        goto out;
+    }
+    pthread_detach(sigthread);
+
+    rc = libxl_device_events_handler(ctx, NULL);
+    if (devd_stopping && (rc == ERROR_ABORTED || rc == 0)) {
+        fprintf(stderr, "xl devd: stopped, backends left running\n");
+        ret = EXIT_SUCCESS;
+    } else {
+        fprintf(stderr, "xl devd: the device events handler failed (%d)\n",
+                rc);
+    }
+
+out:
+    unlink(DEVD_STATUSFILE);
+    xl_pidfile_release(&pf);
+    return ret;
+}
+
+/*
+ * Local variables:
+ * mode: C
+ * c-basic-offset: 4
+ * indent-tabs-mode: nil
+ * End:
+ */
