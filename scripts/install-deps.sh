@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs what building and testing xl devd needs on Debian 12 (as root).
+set -e
+PKGS="build-essential autoconf automake pkg-config patch quilt patchelf dpkg-dev
+ acpica-tools python3 python3-dev uuid-dev libyajl-dev zlib1g-dev libncurses-dev
+ xz-utils libxen-dev libcmocka-dev"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: need root to install:$missing" >&2
+        exit 1
+    fi
+    echo "install-deps: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >&2
+fi

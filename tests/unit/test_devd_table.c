@@ -1,0 +1,121 @@
+/* Unit tests: the guest and device tables (leaks are caught by ASan/LSan). */
+#include "test_helpers.h"
+#include <stdlib.h>
+#include <string.h>
+#include "devd_table.h"
+
+static void test_guest_and_device(void **s)
+{
+    devd_table t;
+    libxl__devd_table_init(&t);
+    assert_null(libxl__devd_guest_find(&t, 3));
+    devd_guest *g = libxl__devd_guest_get(&t, 3);
+    assert_non_null(g);
+    assert_ptr_equal(libxl__devd_guest_get(&t, 3), g);
+    assert_int_equal(t.nguests, 1);
+    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 51712, DEVD_DEV_ADDING);
+    devd_device *b = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_CONNECTED);
+    assert_int_equal(t.ndevices, 2);
+    assert_ptr_equal(libxl__devd_device_find(g, "vbd", 51712), a);
+    assert_ptr_equal(libxl__devd_device_find(g, "vif", 0), b);
+    assert_null(libxl__devd_device_find(g, "vbd", 0));
+    assert_null(libxl__devd_device_find(g, "qdisk", 51712));
+    assert_null(libxl__devd_device_find(NULL, "vbd", 51712));
+    assert_false(libxl__devd_guest_drop_if_empty(&t, g));
+    libxl__devd_device_free(&t, g, a);
+    libxl__devd_device_free(&t, g, b);
+    assert_int_equal(t.ndevices, 0);
+    assert_true(libxl__devd_guest_drop_if_empty(&t, g));
+    assert_int_equal(t.nguests, 0);
+    assert_null(libxl__devd_guest_find(&t, 3));
+    libxl__devd_table_dispose(&t);
+    libxl__devd_table_dispose(&t);  /* idempotent */
+}
+
+static void test_qemu_refs(void **s)
+{
+    devd_table t;
+    libxl__devd_table_init(&t);
+    devd_guest *g = libxl__devd_guest_get(&t, 5);
+    devd_device *a = libxl__devd_device_add(&t, g, "qdisk", 3, 51712, DEVD_DEV_ADDING);
+    devd_device *b = libxl__devd_device_add(&t, g, "qdisk", 3, 51728, DEVD_DEV_ADDING);
+    assert_true(libxl__devd_qemu_ref(g, a));
+    assert_false(libxl__devd_qemu_ref(g, a));   /* one ref per device */
+    assert_false(libxl__devd_qemu_ref(g, b));
+    assert_int_equal(g->qemu_refs, 2);
+    assert_false(libxl__devd_qemu_unref(g, a));
+    assert_false(libxl__devd_qemu_unref(g, a));
+    assert_int_equal(g->qemu_refs, 1);
+    /* freeing a device drops its reference */
+    libxl__devd_device_free(&t, g, b);
+    assert_int_equal(g->qemu_refs, 0);
+    libxl__devd_table_dispose(&t);
+    assert_int_equal(t.nguests, 0);
+}
+
+static void test_errors_and_format(void **s)
+{
+    devd_table t;
+    libxl__devd_table_init(&t);
+    devd_guest *g = libxl__devd_guest_get(&t, 7);
+    devd_device *d = libxl__devd_device_add(&t, g, "vbd", 2, 768, DEVD_DEV_FAILED);
+    libxl__devd_device_set_error(d, "hotplug script failed: no such file");
+    libxl__devd_device_set_error(d, "second error");
+    g->qemu = DEVD_QEMU_RUNNING;
+    g->qemu_pid = 1234;
+    char *txt = libxl__devd_table_format(&t);
+    assert_non_null(txt);
+    assert_non_null(strstr(txt, "guests 1 devices 1\n"));
+    assert_non_null(strstr(txt, "guest 7 qemu running pid 1234 refs 0\n"));
+    assert_non_null(strstr(txt, "  device vbd 768 state failed error \"second error\"\n"));
+    free(txt);
+    libxl__devd_device_set_error(d, NULL);
+    assert_null(d->last_error);
+    libxl__devd_table_dispose(&t);
+    txt = libxl__devd_table_format(&t);
+    assert_string_equal(txt, "guests 0 devices 0\n");
+    free(txt);
+}
+
+/* Many guests and devices come and go: counts return to zero and nothing
+ * leaks (LeakSanitizer fails the test otherwise). */
+static void test_storm(void **s)
+{
+    devd_table t;
+    libxl__devd_table_init(&t);
+    for (int round = 0; round < 200; round++) {
+        for (uint32_t dom = 1; dom <= 20; dom++) {
+            devd_guest *g = libxl__devd_guest_get(&t, dom);
+            for (uint32_t dev = 0; dev < 5; dev++) {
+                devd_device *d = libxl__devd_device_add(&t, g, dev & 1 ? "vif" : "vbd",
+                                                        1, dev, DEVD_DEV_ADDING);
+                libxl__devd_device_set_error(d, "x");
+            }
+        }
+        assert_int_equal(t.ndevices, 100);
+        if (round & 1) {
+            libxl__devd_table_dispose(&t);
+        } else {
+            devd_guest *g;
+            while ((g = SLIST_FIRST(&t.guests))) {
+                devd_device *d;
+                while ((d = SLIST_FIRST(&g->devices)))
+                    libxl__devd_device_free(&t, g, d);
+                assert_true(libxl__devd_guest_drop_if_empty(&t, g));
+            }
+        }
+        assert_int_equal(t.nguests, 0);
+        assert_int_equal(t.ndevices, 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_guest_and_device),
+        cmocka_unit_test(test_qemu_refs),
+        cmocka_unit_test(test_errors_and_format),
+        cmocka_unit_test(test_storm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
