@@ -42,25 +42,38 @@ static void test_acquire_write_release(void **s)
     xl_pidfile_release(&pf);                         /* idempotent */
 }
 
+/* Forks a child that takes the lock, says 'L' on ready_w, then waits for
+ * a byte on go_r (and releases cleanly) or, if go_r < 0, sleeps forever. */
+static pid_t spawn_holder(int ready_w, int go_r)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        xl_pidfile pf;
+        pid_t h;
+        char c;
+        xl_pidfile_init(&pf);
+        if (xl_pidfile_acquire(&pf, path, &h) || xl_pidfile_write(&pf, getpid()))
+            _exit(1);
+        if (write(ready_w, "L", 1) != 1) _exit(2);
+        if (go_r < 0) {
+            pause();
+            _exit(0);
+        }
+        if (read(go_r, &c, 1) != 1) _exit(3);
+        xl_pidfile_release(&pf);
+        _exit(0);
+    }
+    return child;
+}
+
 static void test_second_process_is_refused(void **s)
 {
     int to_child[2], to_parent[2];
     char c;
     assert_int_equal(pipe(to_child), 0);
     assert_int_equal(pipe(to_parent), 0);
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0) {
-        xl_pidfile pf;
-        pid_t h;
-        xl_pidfile_init(&pf);
-        if (xl_pidfile_acquire(&pf, path, &h) || xl_pidfile_write(&pf, getpid()))
-            _exit(1);
-        if (write(to_parent[1], "L", 1) != 1) _exit(2);
-        if (read(to_child[0], &c, 1) != 1) _exit(3);
-        xl_pidfile_release(&pf);
-        _exit(0);
-    }
+    pid_t child = spawn_holder(to_parent[1], to_child[0]);
+    assert_true(child > 0);
     assert_int_equal(read(to_parent[0], &c, 1), 1);
 
     xl_pidfile pf;
@@ -84,18 +97,8 @@ static void test_killed_holder_leaves_stale_file(void **s)
     int to_parent[2];
     char c;
     assert_int_equal(pipe(to_parent), 0);
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0) {
-        xl_pidfile pf;
-        pid_t h;
-        xl_pidfile_init(&pf);
-        if (xl_pidfile_acquire(&pf, path, &h) || xl_pidfile_write(&pf, getpid()))
-            _exit(1);
-        if (write(to_parent[1], "L", 1) != 1) _exit(2);
-        pause();
-        _exit(0);
-    }
+    pid_t child = spawn_holder(to_parent[1], -1);
+    assert_true(child > 0);
     assert_int_equal(read(to_parent[0], &c, 1), 1);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
