@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,15 @@
 
 static const char *devd_logpath;        /* when daemonized */
 static volatile sig_atomic_t devd_stopping;
+
+/*
+ * The signal thread calls into libxl (abort, status) only under this lock
+ * and only while the handler runs: the main thread takes it before it
+ * frees the context, so an abort still unwinding on the signal thread is
+ * never cut off by exit().
+ */
+static pthread_mutex_t devd_libxl_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool devd_ctx_usable = true;
 
 static void devd_reopen_log(void)
 {
@@ -93,14 +103,23 @@ static void *devd_signal_thread(void *arg)
             fprintf(stderr, "xl devd: signal %d, stopping\n", sig);
             devd_stopping = 1;
             /* The handler may not have started yet: keep asking. */
-            while (libxl_ao_abort(ctx, NULL) == ERROR_NOTFOUND)
+            pthread_mutex_lock(&devd_libxl_lock);
+            while (devd_ctx_usable &&
+                   libxl_ao_abort(ctx, NULL) == ERROR_NOTFOUND) {
+                pthread_mutex_unlock(&devd_libxl_lock);
                 usleep(10000);
+                pthread_mutex_lock(&devd_libxl_lock);
+            }
+            pthread_mutex_unlock(&devd_libxl_lock);
             break;
         case SIGHUP:
             devd_reopen_log();
             break;
         case SIGUSR1:
-            devd_write_status();
+            pthread_mutex_lock(&devd_libxl_lock);
+            if (devd_ctx_usable)
+                devd_write_status();
+            pthread_mutex_unlock(&devd_libxl_lock);
             break;
         }
     }
@@ -280,6 +299,10 @@ int main_devd(int argc, char **argv)
     pthread_detach(sigthread);
 
     rc = libxl_device_events_handler(ctx, NULL);
+    /* Wait for an abort still unwinding on the signal thread. */
+    pthread_mutex_lock(&devd_libxl_lock);
+    devd_ctx_usable = false;
+    pthread_mutex_unlock(&devd_libxl_lock);
     if (devd_stopping && (rc == ERROR_ABORTED || rc == 0)) {
         fprintf(stderr, "xl devd: stopped, backends left running\n");
         ret = EXIT_SUCCESS;
