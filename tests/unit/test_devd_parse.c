@@ -106,6 +106,25 @@ static void test_path_invalid(void **s)
     assert_true(p.devid == 2147483647u);
 }
 
+#define CMD(lit) lit, sizeof(lit) - 1
+
+static void test_cmdline_domid(void **s)
+{
+    assert_true(libxl__devd_cmdline_serves_domid(
+        CMD("/usr/libexec/xen-qemu-system-i386\0-xen-domid\0004\0-xen-attach\0"), 4));
+    assert_true(libxl__devd_cmdline_serves_domid(
+        CMD("qemu\0-xen-domid\0" "12\0"), 12));
+    /* another guest's QEMU, or a process that reused the pid */
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0" "12\0"), 1));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0" "120\0"), 12));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("bash\0-c\0sleep 5\0"), 4));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0"), 4));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0" "4x\0"), 4));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0" "4"), 4));
+    assert_false(libxl__devd_cmdline_serves_domid(CMD("qemu\0-xen-domid\0" "99999999999999999\0"), 4));
+    assert_false(libxl__devd_cmdline_serves_domid("", 0, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_state_online),
         cmocka_unit_test(test_path_levels),
         cmocka_unit_test(test_path_invalid),
+        cmocka_unit_test(test_cmdline_domid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,3 +117,32 @@ devd_path_level libxl__devd_parse_path(const char *be_path,
     out->key = p;
     return out->level = DEVD_PATH_DEVICE;
 }
+
+int libxl__devd_cmdline_serves_domid(const char *cmdline, size_t len,
+                                     uint32_t domid)
+{
+    const char *p = cmdline, *end = cmdline + len, *next;
+    uint32_t v;
+    char arg[16];
+    size_t alen;
+
+    while (p < end) {
+        next = memchr(p, '\0', (size_t)(end - p));
+        if (!next)
+            return 0;               /* unterminated: not a cmdline */
+        if (!strcmp(p, "-xen-domid")) {
+            p = next + 1;
+            if (p >= end)
+                return 0;
+            next = memchr(p, '\0', (size_t)(end - p));
+            alen = next ? (size_t)(next - p) : 0;
+            if (!next || alen >= sizeof(arg))
+                return 0;
+            memcpy(arg, p, alen + 1);
+            return !libxl__devd_parse_uint(arg, DEVD_DOMID_MAX, &v) &&
+                   v == domid;
+        }
+        p = next + 1;
+    }
+    return 0;
+}

@@ -8,6 +8,7 @@
 #ifndef DEVD_PARSE_H
 #define DEVD_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Largest domid a guest can have (DOMID_FIRST_RESERVED - 1). */
@@ -66,5 +67,13 @@ typedef struct {
 devd_path_level libxl__devd_parse_path(const char *be_path,
                                        const char *event_path,
                                        devd_path *out);
+
+/*
+ * Does a process command line (as in /proc/PID/cmdline: NUL-separated
+ * arguments, len bytes) carry "-xen-domid" "<domid>"?  Tells our QEMU for a
+ * guest from whatever process reused its pid.
+ */
+int libxl__devd_cmdline_serves_domid(const char *cmdline, size_t len,
+                                     uint32_t domid);
 
 #endif

@@ -178,29 +178,25 @@ static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
 
 /*----- the guest's QEMU (qdisk, 9pfs) -----*/
 
-/* Is pid a QEMU serving domid?  Guards against pid reuse. */
+/* Is pid a QEMU serving domid?  Guards against pid reuse.  (Not
+ * libxl_read_file_contents: it trusts st_size, which /proc says is 0.) */
 static bool devd_qemu_alive(libxl__gc *gc, pid_t pid, uint32_t domid)
 {
-    char *buf = NULL;
-    int len = 0, i;
-    const char *want = GCSPRINTF("%u", domid);
-    bool found = false;
+    char buf[4096];
+    size_t len = 0;
+    ssize_t r;
+    int fd;
 
     if (pid <= 1 || kill(pid, 0))
         return false;
-    if (libxl_read_file_contents(CTX, GCSPRINTF("/proc/%d/cmdline", pid),
-                                 (void **)&buf, &len) || !buf)
+    fd = open(GCSPRINTF("/proc/%d/cmdline", pid), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return false;
-    /* cmdline is NUL-separated: look for "-xen-domid" "<domid>". */
-    for (i = 0; i < len; i += strlen(buf + i) + 1) {
-        if (!strcmp(buf + i, "-xen-domid")) {
-            int j = i + strlen(buf + i) + 1;
-            found = j < len && !strcmp(buf + j, want);
-            break;
-        }
-    }
-    free(buf);
-    return found;
+    while (len < sizeof(buf) &&
+           (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    return libxl__devd_cmdline_serves_domid(buf, len, domid);
 }
 
 static pid_t devd_qemu_recorded_pid(libxl__gc *gc, uint32_t domid)
