@@ -89,18 +89,66 @@ static void devd_write_status(void)
     free(text);
 }
 
+/*
+ * Signals reach us through a self-pipe, not a blocked mask: a blocked mask
+ * would be inherited by every hotplug script and by the QEMUs we spawn (so
+ * they could never be stopped with a signal).  Handlers, unlike masks, are
+ * reset by exec.
+ */
+static int devd_sigpipe[2] = { -1, -1 };
+static pid_t devd_pid;
+
+static void devd_sighandler(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+
+    /* A forked libxl child that has not exec'd yet is not us.  A failed
+     * write means the pipe is full: the signal is pending already. */
+    if (getpid() == devd_pid) {
+        ssize_t r = write(devd_sigpipe[1], &c, 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+static int devd_setup_signals(void)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    struct sigaction sa;
+    size_t i;
+
+    devd_pid = getpid();
+    if (pipe(devd_sigpipe) ||
+        fcntl(devd_sigpipe[0], F_SETFD, FD_CLOEXEC) ||
+        fcntl(devd_sigpipe[1], F_SETFD, FD_CLOEXEC))
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = devd_sighandler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        if (sigaction(sigs[i], &sa, NULL))
+            return -1;
+    }
+    return 0;
+}
+
 static void *devd_signal_thread(void *arg)
 {
-    sigset_t *set = arg;
-    int sig;
+    unsigned char c;
+    ssize_t r;
 
     for (;;) {
-        if (sigwait(set, &sig))
+        r = read(devd_sigpipe[0], &c, 1);
+        if (r < 0 && errno == EINTR)
             continue;
-        switch (sig) {
+        if (r != 1)
+            break;
+        switch (c) {
         case SIGTERM:
         case SIGINT:
-            fprintf(stderr, "xl devd: signal %d, stopping\n", sig);
+            fprintf(stderr, "xl devd: signal %d, stopping\n", c);
             devd_stopping = 1;
             /* The handler may not have started yet: keep asking. */
             pthread_mutex_lock(&devd_libxl_lock);
@@ -233,7 +281,6 @@ int main_devd(int argc, char **argv)
     };
     xl_pidfile pf;
     pid_t holder;
-    sigset_t set;
     pthread_t sigthread;
 
     xl_pidfile_init(&pf);
@@ -285,14 +332,9 @@ int main_devd(int argc, char **argv)
     if (xl_pidfile_write(&pf, getpid()))
         fprintf(stderr, "xl devd: cannot write %s\n", pidfile);
 
-    /* Signals go to one thread; libxl's SIGCHLD handling is untouched. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (pthread_create(&sigthread, NULL, devd_signal_thread, &set)) {
+    /* Signals are handled on one thread; libxl's SIGCHLD is untouched. */
+    if (devd_setup_signals() ||
+        pthread_create(&sigthread, NULL, devd_signal_thread, NULL)) {
         fprintf(stderr, "xl devd: cannot start the signal thread\n");
         goto out;
     }
