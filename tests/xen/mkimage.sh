@@ -1,0 +1,76 @@
+#!/bin/bash
+# Builds the real-Xen bed's images from Debian packages, cached in CACHE:
+#   boot/xen.gz-less ELF, boot/vmlinux, boot/initrd.img, rootfs/ (debootstrap)
+# and rootfs.ext4 = rootfs + this project's install tree (STAGE) + the bed's
+# scripts.  The base is rebuilt when this script changes, the overlay
+# whenever its inputs change.
+#   mkimage.sh CACHE STAGE SRCDIR
+set -euo pipefail
+CACHE=$1 STAGE=$2 SRC=$3
+BED=$SRC/tests/xen
+PKGS=xen-utils-4.17,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen
+mkdir -p "$CACHE"
+cd "$CACHE"
+log() { echo "mkimage: $*" >&2; }
+
+base_key=$(sha256sum "$0" | cut -c1-16)
+if [ "$(cat base.stamp 2>/dev/null)" != "$base_key" ]; then
+    log "building the base image (Debian packages; about 2 minutes)"
+    rm -rf debs boot rootfs initrd-root base.stamp
+    # The kernel ABI that linux-image-amd64 points at today.
+    K=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -1)
+    [ -n "$K" ] || { log "cannot resolve linux-image-amd64"; exit 1; }
+    MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+    [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list)
+    mkdir -p debs boot
+    (cd debs && apt-get download xen-hypervisor-4.17-amd64 "linux-image-$K" >&2)
+    dpkg -x debs/xen-hypervisor-4.17-amd64_*.deb debs/x
+    dpkg -x "debs/linux-image-${K}_"*.deb debs/k
+    gunzip -c debs/x/boot/xen-4.17-amd64.gz > boot/xen   # multiboot ELF for qemu -kernel
+    # An uncompressed vmlinux builds PV domains much faster under TCG.
+    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "debs/k/boot/vmlinuz-$K" | head -1 | cut -d: -f1)
+    tail -c +$((off + 1)) "debs/k/boot/vmlinuz-$K" | xz -dc 2>/dev/null > boot/vmlinux || true
+    [ -s boot/vmlinux ] || { log "cannot unpack the kernel"; exit 1; }
+    debootstrap --variant=minbase --include=$PKGS bookworm rootfs "$MIRROR" >&2
+    # Copy modules (dpkg -x into a usrmerged root would replace /lib).
+    mkdir -p rootfs/usr/lib/modules
+    cp -a "debs/k/lib/modules/$K" rootfs/usr/lib/modules/
+    M=rootfs/usr/lib/modules/$K/kernel
+    rm -rf $M/drivers/gpu $M/sound $M/drivers/media $M/drivers/net/wireless \
+        $M/drivers/infiniband $M/drivers/staging $M/net/wireless $M/net/mac80211 \
+        $M/drivers/bluetooth $M/net/bluetooth $M/drivers/iio $M/drivers/hid \
+        $M/drivers/input $M/drivers/usb
+    chroot rootfs /sbin/depmod "$K"
+    cp /bin/busybox rootfs/bin/busybox
+    rm -rf rootfs/var/cache/apt/archives/*.deb rootfs/var/lib/apt/lists/*
+    # initramfs: busybox + what mounts an ext4 root from virtio or xen-blkfront
+    mkdir -p initrd-root/{bin,dev,proc,sys,newroot}
+    cp /bin/busybox initrd-root/bin/
+    for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
+             virtio_blk xen-blkfront crc16 mbcache jbd2 ext4 crc32c_generic; do
+        f=$(grep -oE "^[^:]*/$m\.ko[^:]*" "rootfs/lib/modules/$K/modules.dep" | head -1)
+        [ -n "$f" ] || continue
+        mkdir -p "initrd-root/lib/modules/$K/$(dirname "$f")"
+        cp "rootfs/lib/modules/$K/$f" "initrd-root/lib/modules/$K/$f"
+    done
+    cp rootfs/lib/modules/$K/modules.{dep,alias,builtin} "initrd-root/lib/modules/$K/"
+    rm -rf debs
+    echo "$base_key" > base.stamp
+fi
+
+# Overlay: the bed's scripts and our install tree, then the ext4 image.
+cp "$BED/init/initrd-init" initrd-root/init; chmod +x initrd-root/init
+(cd initrd-root && find . | cpio -o -H newc 2>/dev/null | gzip -1) > boot/initrd.img
+install -m 755 "$BED/init/xt-init" rootfs/sbin/xt-init
+install -m 755 "$BED/init/devd-ctl" rootfs/usr/local/bin/devd-ctl
+mkdir -p rootfs/etc/xen/bed
+cp "$BED/cfg/drv.cfg" "$BED/cfg/guest.cfg" "$BED/suite/lib.sh" rootfs/etc/xen/bed/
+install -m 755 "$BED/suite/suite.sh" rootfs/etc/xen/bed/suite.sh
+rm -rf rootfs/opt/xl-devd
+cp -a "$STAGE/." rootfs/
+cp boot/vmlinux boot/initrd.img rootfs/boot/
+rm -f rootfs.ext4.tmp
+truncate -s 1536M rootfs.ext4.tmp
+mkfs.ext4 -q -F -L xtroot -d rootfs rootfs.ext4.tmp
+mv rootfs.ext4.tmp rootfs.ext4
+log "image ready: $CACHE/rootfs.ext4"

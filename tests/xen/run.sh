@@ -1,0 +1,81 @@
+#!/bin/bash
+# make check-xen: boot Xen 4.17 + dom0 under QEMU (TCG) once, start a PV
+# driver domain running the devd under test, run every scenario, collect the
+# logs.  DEVD=ours (default) or stock (Debian's xl devd, for comparison).
+#   run.sh BUILDDIR SRCDIR
+set -uo pipefail
+B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
+DEVD=${DEVD:-ours}
+X=$B/tests/xen
+ART=$X/artifacts-$DEVD
+CACHE=$X/cache
+STAGE=$X/stage
+
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "SKIP: qemu-system-x86_64 is not installed (Debian package qemu-system-x86); the real-Xen bed cannot run"
+    exit 77
+fi
+
+echo "# staging the build into $STAGE"
+rm -rf "$STAGE"
+make -s -C "$B" install prefix=/opt/xl-devd DESTDIR="$STAGE" >"$X.install.log" 2>&1 ||
+    { echo "Bail out! make install failed"; tail -20 "$X.install.log"; exit 1; }
+"$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! image build failed"; exit 1; }
+
+rm -rf "$ART"; mkdir -p "$ART/share"
+cat > "$ART/share/cmd" <<CMD
+#!/bin/bash
+DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-50} SCENARIOS="${SCENARIOS:-vbd vif qdisk restart shutdown churn many api}" /etc/xen/bed/suite.sh
+rc=\$?
+# artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
+mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
+cp -a /var/log/xen/console /share/console 2>/dev/null
+exit \$rc
+CMD
+chmod +x "$ART/share/cmd"
+
+XENCMD="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M dom0_max_vcpus=2 loglvl=all guest_loglvl=all"
+LXCMD="console=hvc0 earlyprintk=xen root=/dev/vda rw init=/sbin/xt-init quiet"
+echo "# booting Xen + dom0 under qemu (TCG); serial log: $ART/serial.log"
+start=$(date +%s)
+timeout "${BED_TIMEOUT:-2400}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
+    -display none -serial stdio -monitor none -no-reboot \
+    -kernel "$CACHE/boot/xen" -append "$XENCMD" \
+    -initrd "$CACHE/boot/vmlinux $LXCMD,$CACHE/boot/initrd.img" \
+    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+    -virtfs local,path="$ART/share",mount_tag=xshare,security_model=none,id=xshare \
+    </dev/null > "$ART/serial.log" 2>&1
+qrc=$?
+echo "# qemu exited ($qrc) after $(( $(date +%s) - start )) s"
+
+out=$ART/share/out
+if [ ! -s "$out" ]; then
+    echo "Bail out! the suite produced no output (qemu rc=$qrc)"
+    tail -40 "$ART/serial.log"
+    exit 1
+fi
+cat "$out"
+rc=$(cat "$ART/share/rc" 2>/dev/null || echo 1)
+
+# Which scenarios failed (the first word of each test's name).
+echo "# scenario summary ($DEVD devd):"
+for s in setup vbd vif qdisk restart shutdown churn many api; do
+    p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
+    [ $((p + f)) = 0 ] && continue
+    [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"
+    echo "#   $s: $st"
+done
+
+if [ "$rc" != 0 ] && [ "$DEVD" = ours ]; then
+    echo "# ---- tail of the serial log"; tail -30 "$ART/serial.log" | sed 's/^/# /'
+    echo "# ---- tail of xldevd.log"; tail -60 "$ART/share/drv/xldevd.log" 2>/dev/null | grep -v cpu_bitmap | sed 's/^/# /'
+    for c in "$ART"/share/console/guest-*.log; do
+        [ -f "$c" ] || continue
+        echo "# ---- tail of $(basename "$c")"; tail -15 "$c" | sed 's/^/# /'
+    done
+fi
+# Stock devd is expected to fail some scenarios: that is the comparison.
+[ "$DEVD" = stock ] && exit 0
+exit "$rc"

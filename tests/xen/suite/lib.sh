@@ -1,0 +1,60 @@
+# Helpers for the bed's suite, run in dom0.  Prints TAP.
+XL=${XL:-/opt/xl-devd/sbin/xl}
+T=0; FAILS=0
+say() { echo "# $*"; }
+ok() { # ok COND-STATUS DESCRIPTION [DIAG]
+    T=$((T + 1))
+    if [ "$1" = 0 ]; then echo "ok $T - $2"
+    else echo "not ok $T - $2"; FAILS=$((FAILS + 1)); [ -n "${3:-}" ] && say "$3"; fi
+}
+skip() { T=$((T + 1)); echo "ok $T - $1 # SKIP $2"; }
+check() { local d=$1; shift; "$@" >/dev/null 2>&1; ok $? "$d"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+
+xs() { xenstore-read "$1" 2>/dev/null; }
+wait_key() { # path value timeout_s
+    local i; for i in $(seq $(( $3 * 5 ))); do [ "$(xs "$1")" = "$2" ] && return 0; sleep 0.2; done; return 1; }
+wait_gone() { # path timeout_s
+    local i; for i in $(seq $(( $2 * 5 ))); do xenstore-exists "$1" 2>/dev/null || return 0; sleep 0.2; done; return 1; }
+
+# dcmd DOMID CMD [TIMEOUT]: run CMD in a domain's agent; prints its output,
+# returns its status.
+dcmd() {
+    local d=/local/domain/$1/data i
+    xenstore-rm $d/rc 2>/dev/null
+    xenstore-write $d/cmd "$2"
+    for i in $(seq $(( ${3:-60} * 10 ))); do
+        if xenstore-exists $d/rc 2>/dev/null; then
+            xs $d/out; echo
+            return "$(xs $d/rc)"
+        fi
+        sleep 0.1
+    done
+    echo "dcmd: no answer from domain $1 to: $2"; return 124
+}
+drv() { dcmd "$DRV" "$@"; }
+
+# guest_up NAME 'DISK', 'DISK' ... -- VIF ...: create and wait for its agent.
+guest_up() {
+    local name=$1 disks="" vifs="" sep="" d; shift
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do disks="$disks, '$1'"; shift; done
+    [ "${1:-}" = "--" ] && shift
+    for d in "$@"; do vifs="$vifs$sep'$d'"; sep=", "; done
+    sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$disks|" -e "s|@VIFS@|$vifs|" \
+        /etc/xen/bed/guest.cfg > /run/$name.cfg
+    $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
+    local g; g=$($XL domid "$name") || return 1
+    wait_key /local/domain/$g/data/ready 1 120
+}
+domid() { $XL domid "$1" 2>/dev/null; }
+be() { echo "/local/domain/$DRV/backend/$1/$2/$3"; }
+connected() { # KIND DOMID DEVID TIMEOUT: backend Connected and (non-QEMU) script done
+    wait_key "$(be "$1" "$2" "$3")/state" 4 "$4" || return 1
+    [ "$1" = qdisk ] && return 0
+    wait_key "$(be "$1" "$2" "$3")/hotplug-status" connected "$4"
+}
+# Pattern check inside a guest: write 8 MiB of random data, read back.
+GUEST_RW='dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null && dd if=/tmp/p of=/dev/DEV bs=1M oflag=direct conv=fsync 2>/dev/null && a=$(md5sum < /tmp/p) && b=$(dd if=/dev/DEV bs=1M count=8 iflag=direct 2>/dev/null | md5sum) && echo "${a%% *} ${b%% *}" && [ "$a" = "$b" ]'
+guest_rw() { dcmd "$1" "${GUEST_RW//DEV/$2}" 120; }
+guest_read() { dcmd "$1" "dd if=/dev/$2 bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1" 60; }
+qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not our own bash -c

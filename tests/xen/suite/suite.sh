@@ -1,0 +1,249 @@
+#!/bin/bash
+# The real-Xen scenarios, run in dom0 of the bed.  Prints TAP; every test's
+# name carries its scenario's word.  DEVD=ours|stock selects the devd that
+# the driver domain runs; CHURN_CYCLES (50) and SCENARIOS (all) narrow it.
+set -u
+. /etc/xen/bed/lib.sh
+DEVD=${DEVD:-ours}
+CHURN_CYCLES=${CHURN_CYCLES:-50}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk restart shutdown churn many api"}
+XVDB=51728 XVDC=51744 XVDD=51760
+want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
+
+say "devd under test: $DEVD"
+sed "s/@DEVD@/$DEVD/" /etc/xen/bed/drv.cfg > /run/drv.cfg
+$XL create /run/drv.cfg > /run/drv.create 2>&1
+DRV=$(domid drv)
+wait_key /local/domain/$DRV/data/drvready 1 120
+ok $? "setup: driver domain up with $DEVD devd" "$(cat /run/drv.create)"
+DRVBE=/local/domain/$DRV/backend
+
+# 1. vbd and 2. vif, on one guest
+if want vbd || want vif; then
+    drv "truncate -s 64M /srv/g1.img" >/dev/null
+    guest_up g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/g1.img" -- "backend=drv,bridge=xenbr0"
+    ok $? "vbd: guest g1 up with a disk and a vif from drv"
+    G1=$(domid g1)
+fi
+if want vbd; then
+    connected vbd "$G1" $XVDB 60
+    ok $? "vbd: backend Connected with hotplug-status connected"
+    out=$(guest_rw "$G1" xvdb); r=$?
+    ok $r "vbd: guest writes a pattern and reads it back" "$out"
+    sum=${out%% *}
+    dsum=$(drv "dd if=/srv/g1.img bs=1M count=8 2>/dev/null | md5sum | cut -d' ' -f1" | head -1)
+    [ -n "$sum" ] && [ "$sum" = "$dsum" ]
+    ok $? "vbd: driver domain reads the same checksum" "guest $sum drv $dsum"
+    $XL block-detach g1 xvdb >/dev/null 2>&1
+    wait_gone "$(be vbd "$G1" $XVDB)" 30
+    ok $? "vbd: detach removes the backend directory"
+    n=$(drv "losetup -a | grep -c g1.img" | head -1)
+    [ "$n" = 0 ]
+    ok $? "vbd: loop device released" "loop devices on g1.img: $n"
+fi
+if want vif; then
+    connected vif "$G1" 0 60
+    ok $? "vif: backend Connected with hotplug-status connected"
+    out=$(dcmd "$G1" "ip addr add 10.99.0.11/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 60); r=$?
+    ok $r "vif: guest pings the driver domain" "$out"
+    out=$(drv "busybox ping -c 3 -W 3 10.99.0.11" 60); r=$?
+    ok $r "vif: driver domain pings the guest" "$out"
+    out=$(drv "ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G1.0 "*) r=0;; *) r=1;; esac
+    ok $r "vif: vif$G1.0 is on the bridge" "$out"
+    $XL network-detach g1 0 >/dev/null 2>&1
+    wait_gone "$(be vif "$G1" 0)" 30
+    ok $? "vif: detach removes the backend directory"
+    out=$(drv "ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G1.0 "*) r=1;; *) r=0;; esac
+    ok $r "vif: vif$G1.0 gone from the bridge" "$out"
+fi
+[ -n "${G1:-}" ] && $XL destroy g1 2>/dev/null
+
+# 3. qdisk: two qdisks, one QEMU; the last detach stops it
+if want qdisk; then
+    drv "truncate -s 32M /srv/q1.img /srv/q2.img" >/dev/null
+    guest_up g2 "backend=drv,backendtype=qdisk,vdev=xvdb,format=raw,target=/srv/q1.img" \
+                "backend=drv,backendtype=qdisk,vdev=xvdc,format=raw,target=/srv/q2.img"
+    ok $? "qdisk: guest g2 up with two qdisks from drv"
+    G2=$(domid g2)
+    connected qdisk "$G2" $XVDB 90 && connected qdisk "$G2" $XVDC 90
+    ok $? "qdisk: both backends Connected"
+    out=$(guest_rw "$G2" xvdb); r=$?
+    ok $r "qdisk: guest writes a pattern and reads it back" "$out"
+    n=$(qemus_for "$G2")
+    [ "$n" = 1 ]
+    ok $? "qdisk: one QEMU serves both disks" "QEMUs for domain $G2: $n"
+    $XL block-detach g2 xvdc >/dev/null 2>&1
+    wait_gone "$(be qdisk "$G2" $XVDC)" 30
+    ok $? "qdisk: detaching one removes its backend"
+    n=$(qemus_for "$G2")
+    [ "$n" = 1 ]
+    ok $? "qdisk: QEMU still runs for the other disk" "QEMUs: $n"
+    $XL block-detach g2 xvdb >/dev/null 2>&1
+    wait_gone "$(be qdisk "$G2" $XVDB)" 30
+    ok $? "qdisk: detaching the last removes its backend"
+    for i in $(seq 20); do n=$(qemus_for "$G2"); [ "$n" = 0 ] && break; sleep 0.5; done
+    [ "$n" = 0 ]
+    ok $? "qdisk: detaching the last one stops QEMU" "QEMUs: $n"
+    $XL destroy g2 2>/dev/null
+fi
+
+# 4. restart: kill -9 with vbd, vif and qdisk connected
+if want restart; then
+    drv "truncate -s 64M /srv/r1.img /srv/r2.img" >/dev/null
+    guest_up g3 "backend=drv,vdev=xvdb,format=raw,target=/srv/r1.img" \
+                "backend=drv,backendtype=qdisk,vdev=xvdc,format=raw,target=/srv/r2.img" \
+                -- "backend=drv,bridge=xenbr0"
+    G3=$(domid g3)
+    connected vbd "$G3" $XVDB 60 && connected vif "$G3" 0 60 && connected qdisk "$G3" $XVDC 90
+    ok $? "restart: vbd, vif and qdisk Connected"
+    guest_rw "$G3" xvdb >/dev/null; guest_rw "$G3" xvdc >/dev/null
+    dcmd "$G3" "ip addr add 10.99.0.13/24 dev eth0 && ip link set eth0 up" >/dev/null
+    qpid=$(drv "pgrep -f '[x]en-domid $G3 '" | head -1)
+    drv "devd-ctl kill9; devd-ctl start" >/dev/null
+    out=$(guest_rw "$G3" xvdb); r=$?
+    ok $r "restart: vbd I/O continues after kill -9 and restart" "$out"
+    out=$(guest_rw "$G3" xvdc); r=$?
+    ok $r "restart: qdisk I/O continues" "$out"
+    out=$(dcmd "$G3" "busybox ping -c 2 -W 3 10.99.0.1" 30); r=$?
+    ok $r "restart: network continues" "$out"
+    $XL block-detach g3 xvdb >/dev/null 2>&1; wait_gone "$(be vbd "$G3" $XVDB)" 30
+    ok $? "restart: vbd detach completes"
+    n=$(drv "losetup -a | grep -c r1.img" | head -1)
+    [ "$n" = 0 ]
+    ok $? "restart: hotplug remove released the loop device" "loop devices: $n"
+    $XL network-detach g3 0 >/dev/null 2>&1; wait_gone "$(be vif "$G3" 0)" 30
+    ok $? "restart: vif detach completes"
+    out=$(drv "ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G3.0 "*) r=1;; *) r=0;; esac
+    ok $r "restart: hotplug remove took vif$G3.0 off the bridge" "$out"
+    $XL block-detach g3 xvdc >/dev/null 2>&1; wait_gone "$(be qdisk "$G3" $XVDC)" 30
+    ok $? "restart: qdisk detach completes"
+    for i in $(seq 20); do n=$(qemus_for "$G3"); [ "$n" = 0 ] && break; sleep 0.5; done
+    [ "$n" = 0 ]
+    ok $? "restart: the guest's QEMU was stopped" "QEMUs: $n (was pid $qpid)"
+    # libxl rotates qdisk-<domid>.log at every spawn: a .1 means a second QEMU.
+    out=$(drv "ls /var/log/xen/qdisk-$G3.log*")
+    case "$out" in *".log.1"*) r=1;; *) r=0;; esac
+    ok $r "restart: no second QEMU was ever spawned" "$out"
+    $XL destroy g3 2>/dev/null
+fi
+
+# 5. shutdown: SIGTERM leaves backends up; a new devd takes over
+if want shutdown; then
+    drv "truncate -s 64M /srv/s1.img" >/dev/null
+    guest_up g4 "backend=drv,vdev=xvdb,format=raw,target=/srv/s1.img"
+    G4=$(domid g4)
+    connected vbd "$G4" $XVDB 60
+    ok $? "shutdown: vbd Connected"
+    out=$(drv "devd-ctl term")
+    case "$out" in *"rc=0 "*) r=0;; *) r=1;; esac
+    ok $r "shutdown: SIGTERM makes devd exit 0 ($out)" "$out"
+    secs=$(echo "$out" | sed -n 's/.*secs=\([0-9.]*\).*/\1/p')
+    awk -v s="${secs:-99}" 'BEGIN{exit !(s < 10)}'
+    ok $? "shutdown: devd exited promptly (${secs}s; 2s expected outside TCG)"
+    out=$(drv "ls /var/run/xen/xldevd.pid 2>&1")
+    case "$out" in *"No such file"*) r=0;; *) r=1;; esac
+    ok $r "shutdown: pidfile removed" "$out"
+    [ "$(xs "$(be vbd "$G4" $XVDB)/state")" = 4 ]
+    ok $? "shutdown: backend left Connected"
+    out=$(guest_rw "$G4" xvdb); r=$?
+    ok $r "shutdown: guest I/O continues without devd" "$out"
+    drv "devd-ctl start" >/dev/null
+    $XL block-detach g4 xvdb >/dev/null 2>&1; wait_gone "$(be vbd "$G4" $XVDB)" 30
+    ok $? "shutdown: after a restart, detach works"
+    n=$(drv "losetup -a | grep -c s1.img" | head -1)
+    [ "$n" = 0 ]
+    ok $? "shutdown: loop device released" "loop devices: $n"
+    $XL destroy g4 2>/dev/null
+fi
+
+# 6. churn: attach/detach cycles; devd's memory stays flat
+if want churn; then
+    drv "truncate -s 16M /srv/c.img" >/dev/null
+    guest_up g5
+    G5=$(domid g5)
+    bad=0; rss1=""
+    for c in $(seq "$CHURN_CYCLES"); do
+        $XL block-attach g5 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1 &&
+            connected vbd "$G5" $XVDD 60 || { bad=$((bad + 1)); say "churn cycle $c: attach failed"; }
+        $XL block-detach g5 xvdd >/dev/null 2>&1
+        wait_gone "$(be vbd "$G5" $XVDD)" 30 || { bad=$((bad + 1)); say "churn cycle $c: detach failed"; }
+        [ "$c" = 1 ] && rss1=$(drv "devd-ctl rss" | head -1)
+    done
+    rssN=$(drv "devd-ctl rss" | head -1)
+    [ "$bad" = 0 ]
+    ok $? "churn: $CHURN_CYCLES attach/detach cycles all completed" "$bad failures"
+    say "churn: devd RSS ${rss1} KiB after cycle 1, ${rssN} KiB after cycle $CHURN_CYCLES"
+    [ -n "$rss1" ] && [ -n "$rssN" ] && [ $((rssN - rss1)) -le 1024 ]
+    ok $? "churn: devd RSS grew by at most 1 MiB (${rss1} -> ${rssN} KiB)"
+    left=$(xenstore-ls -f "$DRVBE" 2>/dev/null | grep -c "/$G5/"; xenstore-list /local/domain/$DRV/libxl 2>/dev/null | grep -cx "$G5")
+    [ "$(echo $left)" = "0 0" ]
+    ok $? "churn: no leftover backend or libxl nodes for the guest" "$left"
+    $XL destroy g5 2>/dev/null
+fi
+
+# 7. many: 4 guests, each 2 disks and 1 vif, at once
+if want many; then
+    for i in 1 2 3 4; do drv "truncate -s 16M /srv/m$i-a.img /srv/m$i-b.img" >/dev/null; done
+    for i in 1 2 3 4; do
+        guest_up m$i "backend=drv,vdev=xvdb,format=raw,target=/srv/m$i-a.img" \
+                     "backend=drv,vdev=xvdc,format=raw,target=/srv/m$i-b.img" \
+                     -- "backend=drv,bridge=xenbr0" > /run/m$i.up 2>&1 &
+    done
+    wait
+    bad=0
+    for i in 1 2 3 4; do
+        g=$(domid m$i) || { bad=$((bad + 1)); continue; }
+        connected vbd "$g" $XVDB 120 && connected vbd "$g" $XVDC 120 && connected vif "$g" 0 120 ||
+            { bad=$((bad + 1)); say "many: m$i not all Connected"; }
+    done
+    [ "$bad" = 0 ]
+    ok $? "many: 4 guests x (2 vbd + 1 vif) all Connected" "$bad guests incomplete"
+    for i in 1 2 3 4; do $XL destroy m$i >/dev/null 2>&1 & done
+    wait
+    left=""
+    for k in vbd vif; do
+        for i in $(seq 150); do
+            left=$(xenstore-list "$DRVBE/$k" 2>/dev/null | tr '\n' ' ')
+            [ -z "$left" ] && break; sleep 0.2
+        done
+        [ -z "$left" ] || break
+    done
+    [ -z "$left" ]
+    ok $? "many: every backend removed after the guests are destroyed" "left: $left"
+    n=$(drv "losetup -a | grep -c /srv/m" | head -1)
+    [ "$n" = 0 ]
+    ok $? "many: every loop device released" "loop devices: $n"
+fi
+
+# 8. api: the asynchronous libxl API caller serves a device, then aborts
+if want api; then
+    if [ "$DEVD" = stock ]; then
+        skip "api: async handler caller" "Debian's libxl handler cannot be aborted"
+    else
+        drv "truncate -s 16M /srv/a.img" >/dev/null
+        drv "devd-ctl term" >/dev/null
+        drv "rm -f /run/api.stop; (/opt/xl-devd/libexec/xl-devd/devd-api-example -t 600 -s /run/api.stop > /run/api.out 2>&1; echo \$? > /run/api.rc) >/dev/null 2>&1 &" >/dev/null
+        sleep 2
+        guest_up g6 "backend=drv,vdev=xvdb,format=raw,target=/srv/a.img"
+        G6=$(domid g6)
+        connected vbd "$G6" $XVDB 60
+        ok $? "api: the async caller brought a vbd to Connected"
+        out=$(guest_rw "$G6" xvdb); r=$?
+        ok $r "api: guest I/O on that vbd" "$out"
+        out=$(drv "touch /run/api.stop; for i in \$(seq 100); do [ -f /run/api.rc ] && break; sleep 0.1; done; cat /run/api.rc; grep '^api:' /run/api.out")
+        case "$out" in 0*"api: completed rc=-"*) r=0;; *) r=1;; esac
+        ok $r "api: libxl_ao_abort completes the handler with ERROR_ABORTED" "$out"
+        drv "devd-ctl start" >/dev/null
+        $XL destroy g6 2>/dev/null
+        wait_gone "$(be vbd "$G6" $XVDB)" 30
+        ok $? "api: after the abort, a new devd removes the vbd"
+    fi
+fi
+
+drv "sync" >/dev/null
+$XL destroy drv 2>/dev/null
+echo "1..$T"
+exit $(( FAILS > 0 ))
