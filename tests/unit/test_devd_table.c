@@ -65,7 +65,7 @@ static void test_errors_and_format(void **s)
     g->qemu_pid = 1234;
     char *txt = libxl__devd_table_format(&t);
     assert_non_null(txt);
-    assert_non_null(strstr(txt, "guests 1 devices 1\n"));
+    assert_non_null(strstr(txt, "guests 1 devices 1 queued 0\n"));
     assert_non_null(strstr(txt, "guest 7 qemu running pid 1234 refs 0\n"));
     assert_non_null(strstr(txt, "  device vbd 768 state failed error \"second error\"\n"));
     free(txt);
@@ -73,7 +73,7 @@ static void test_errors_and_format(void **s)
     assert_null(d->last_error);
     libxl__devd_table_dispose(&t);
     txt = libxl__devd_table_format(&t);
-    assert_string_equal(txt, "guests 0 devices 0\n");
+    assert_string_equal(txt, "guests 0 devices 0 queued 0\n");
     free(txt);
 }
 
@@ -109,6 +109,42 @@ static void test_storm(void **s)
     }
 }
 
+static void test_queue(void **s)
+{
+    devd_table t;
+    devd_action act = DEVD_ACT_IGNORE;
+    libxl__devd_table_init(&t);
+    devd_guest *g = libxl__devd_guest_get(&t, 9);
+    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 1, DEVD_DEV_ADDING);
+    devd_device *b = libxl__devd_device_add(&t, g, "vbd", 2, 2, DEVD_DEV_ADDING);
+    devd_device *c = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_ADDING);
+    assert_null(libxl__devd_queue_pop(&t, &act));
+    libxl__devd_queue_push(&t, a, DEVD_ACT_ADD);
+    libxl__devd_queue_push(&t, b, DEVD_ACT_ADD);
+    libxl__devd_queue_push(&t, c, DEVD_ACT_ADD);
+    libxl__devd_queue_push(&t, a, DEVD_ACT_REMOVE);   /* once; action updated */
+    assert_int_equal(t.nqueued, 3);
+    char *txt = libxl__devd_table_format(&t);
+    assert_non_null(strstr(txt, "queued 3"));
+    assert_non_null(strstr(txt, "device vbd 1 state adding (queued)"));
+    free(txt);
+    /* freeing a queued device takes it out of the queue */
+    libxl__devd_device_free(&t, g, b);
+    assert_int_equal(t.nqueued, 2);
+    assert_ptr_equal(libxl__devd_queue_pop(&t, &act), a);    /* FIFO */
+    assert_int_equal(act, DEVD_ACT_REMOVE);
+    assert_false(a->queued);
+    assert_ptr_equal(libxl__devd_queue_pop(&t, &act), c);
+    assert_int_equal(act, DEVD_ACT_ADD);
+    assert_null(libxl__devd_queue_pop(&t, &act));
+    assert_int_equal(t.nqueued, 0);
+    /* dispose with queued devices frees them all */
+    libxl__devd_queue_push(&t, a, DEVD_ACT_ADD);
+    libxl__devd_table_dispose(&t);
+    assert_int_equal(t.nqueued, 0);
+    assert_int_equal(t.ndevices, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_qemu_refs),
         cmocka_unit_test(test_errors_and_format),
         cmocka_unit_test(test_storm),
+        cmocka_unit_test(test_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

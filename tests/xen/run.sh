@@ -7,7 +7,7 @@ set -uo pipefail
 B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
 DEVD=${DEVD:-ours}
 X=$B/tests/xen
-ART=$X/artifacts-$DEVD
+ART=$X/artifacts-${ART_NAME:-$DEVD}
 CACHE=$X/cache
 STAGE=$X/stage
 
@@ -61,7 +61,7 @@ rc=$(cat "$ART/share/rc" 2>/dev/null || echo 1)
 
 # Which scenarios failed (the first word of each test's name).
 echo "# scenario summary ($DEVD devd):"
-for s in setup vbd vif qdisk restart shutdown churn many api; do
+for s in setup demo vbd vif qdisk restart shutdown churn many api; do
     p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
     [ $((p + f)) = 0 ] && continue
     [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"

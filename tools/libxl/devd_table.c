@@ -14,6 +14,8 @@ void libxl__devd_table_init(devd_table *t)
 {
     SLIST_INIT(&t->guests);
     t->nguests = t->ndevices = 0;
+    STAILQ_INIT(&t->queue);
+    t->nqueued = 0;
 }
 
 void libxl__devd_table_dispose(devd_table *t)
@@ -105,6 +107,10 @@ devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
 void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d)
 {
     libxl__devd_qemu_unref(g, d);
+    if (d->queued) {
+        STAILQ_REMOVE(&t->queue, d, devd_device, qnext);
+        t->nqueued--;
+    }
     SLIST_REMOVE(&g->devices, d, devd_device, next);
     g->ndevices--;
     t->ndevices--;
@@ -126,6 +132,29 @@ bool libxl__devd_qemu_unref(devd_guest *g, devd_device *d)
         return false;
     d->qemu_ref = false;
     return --g->qemu_refs == 0;
+}
+
+void libxl__devd_queue_push(devd_table *t, devd_device *d, devd_action act)
+{
+    d->queued_act = act;
+    if (d->queued)
+        return;
+    d->queued = true;
+    STAILQ_INSERT_TAIL(&t->queue, d, qnext);
+    t->nqueued++;
+}
+
+devd_device *libxl__devd_queue_pop(devd_table *t, devd_action *act_r)
+{
+    devd_device *d = STAILQ_FIRST(&t->queue);
+
+    if (!d)
+        return NULL;
+    STAILQ_REMOVE_HEAD(&t->queue, qnext);
+    t->nqueued--;
+    d->queued = false;
+    *act_r = d->queued_act;
+    return d;
 }
 
 void libxl__devd_device_set_error(devd_device *d, const char *msg)
@@ -177,7 +206,8 @@ char *libxl__devd_table_format(const devd_table *t)
     const devd_guest *g;
     const devd_device *d;
 
-    sb_printf(&sb, "guests %u devices %u\n", t->nguests, t->ndevices);
+    sb_printf(&sb, "guests %u devices %u queued %u\n", t->nguests,
+              t->ndevices, t->nqueued);
     SLIST_FOREACH(g, &t->guests, next) {
         sb_printf(&sb, "guest %u qemu %s", g->domid, qemu_name(g->qemu));
         if (g->qemu != DEVD_QEMU_NONE)
@@ -187,7 +217,7 @@ char *libxl__devd_table_format(const devd_table *t)
         SLIST_FOREACH(d, &g->devices, next) {
             sb_printf(&sb, "  device %s %u state %s%s", d->kind, d->devid,
                       libxl__devd_dev_state_name(d->state),
-                      d->busy ? " (busy)" : "");
+                      d->queued ? " (queued)" : d->busy ? " (busy)" : "");
             if (d->last_error)
                 sb_printf(&sb, " error \"%s\"", d->last_error);
             sb_printf(&sb, "\n");

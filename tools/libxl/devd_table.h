@@ -33,6 +33,10 @@ typedef struct devd_device {
     bool qemu_ref;      /* holds a reference on the guest's QEMU */
     int failed_state, failed_online;
     char *last_error;   /* malloc'd, or NULL */
+    /* Waiting for a hotplug-script slot (see libxl_devd.c). */
+    bool queued;
+    devd_action queued_act;
+    STAILQ_ENTRY(devd_device) qnext;
     SLIST_ENTRY(devd_device) next;
 } devd_device;
 
@@ -49,6 +53,8 @@ typedef struct devd_guest {
 typedef struct {
     SLIST_HEAD(, devd_guest) guests;
     unsigned nguests, ndevices;
+    STAILQ_HEAD(, devd_device) queue;   /* FIFO of queued devices */
+    unsigned nqueued;
 } devd_table;
 
 void libxl__devd_table_init(devd_table *t);
@@ -74,6 +80,12 @@ void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d);
 bool libxl__devd_qemu_ref(devd_guest *g, devd_device *d);
 /* Returns true if that was the guest's last reference. */
 bool libxl__devd_qemu_unref(devd_guest *g, devd_device *d);
+
+/* The FIFO of devices waiting for a hotplug-script slot.  A device is in it
+ * at most once; freeing a device takes it out. */
+void libxl__devd_queue_push(devd_table *t, devd_device *d, devd_action act);
+/* The oldest queued device (and its action), or NULL. */
+devd_device *libxl__devd_queue_pop(devd_table *t, devd_action *act_r);
 
 /* Replaces the last error (NULL clears it). */
 void libxl__devd_device_set_error(devd_device *d, const char *msg);

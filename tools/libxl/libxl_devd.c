@@ -17,6 +17,17 @@
 
 #include "libxl_devd_internal.h"
 
+/*
+ * At most this many hotplug-script operations run at once; further adds
+ * wait in a FIFO.  libxl gives each script 40 s, and the block script
+ * serializes on a lock: started all at once (a driver domain booting with
+ * many guests), the last ones would spend their 40 s waiting for the lock
+ * and be killed.  Queued here, their clock starts when they can run.
+ * Removals never wait: the toolstack gives us only 10 s before it deletes
+ * the backend directory itself, and the remove script needs its contents.
+ */
+#define DEVD_SCRIPT_SLOTS 2
+
 #define DLOG(l, d, f, ...) \
     LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
 
@@ -24,6 +35,7 @@
 typedef struct devd_op {
     libxl__devd_state *dds;
     libxl__ao *nested;          /* owns this struct */
+    bool script;                /* holds a script slot */
     devd_guest *guest;          /* stays valid: its device is busy */
     devd_device *dev;           /* stays valid: busy devices are not freed */
     libxl__device ldev;
@@ -46,6 +58,8 @@ static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
                               int rc);
 static void devd_op_done(libxl__egc *egc, devd_op *op);
+static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
+                           devd_guest *g, devd_device *d, devd_action act);
 static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
                           const char *watch_path, const char *event_path);
 static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
@@ -288,8 +302,6 @@ out:
 static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
                      devd_guest *g, devd_device *d)
 {
-    devd_op *op;
-
     if (qemu_kind(d->libxl_kind)) {
         libxl__devd_qemu_ref(g, d);
         if (g->qemu != DEVD_QEMU_NONE) {
@@ -305,14 +317,8 @@ static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
         return;
     }
 
-    DLOG(INFO, d, "bringing the backend up");
-    op = devd_op_new(dds, g, d);
     d->state = DEVD_DEV_ADDING;
-    libxl__prepare_ao_device(op->nested, &op->aodev);
-    op->aodev.dev = &op->ldev;
-    op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
-    op->aodev.callback = devd_device_added;
-    libxl__wait_device_connection(egc, &op->aodev);
+    devd_script_op(egc, dds, g, d, DEVD_ACT_ADD);
 }
 
 static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev)
@@ -347,8 +353,6 @@ static void devd_remove(libxl__egc *egc, libxl__gc *gc,
                         libxl__devd_state *dds, devd_guest *g,
                         devd_device *d)
 {
-    devd_op *op;
-
     if (qemu_kind(d->libxl_kind)) {
         libxl__device ldev;
 
@@ -362,14 +366,65 @@ static void devd_remove(libxl__egc *egc, libxl__gc *gc,
         return;
     }
 
-    DLOG(INFO, d, "tearing the backend down");
-    op = devd_op_new(dds, g, d);
     d->state = DEVD_DEV_REMOVING;
+    devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
+}
+
+/*----- hotplug-script operations, at most DEVD_SCRIPT_SLOTS at once -----*/
+
+static void devd_script_start(libxl__egc *egc, libxl__devd_state *dds,
+                              devd_guest *g, devd_device *d, devd_action act)
+{
+    EGC_GC;
+    devd_op *op = devd_op_new(dds, g, d);
+
+    op->script = true;
+    dds->script_ops++;
     libxl__prepare_ao_device(op->nested, &op->aodev);
     op->aodev.dev = &op->ldev;
-    op->aodev.action = LIBXL__DEVICE_ACTION_REMOVE;
-    op->aodev.callback = devd_device_removed;
-    libxl__initiate_device_generic_remove(egc, &op->aodev);
+    if (act == DEVD_ACT_REMOVE) {
+        DLOG(INFO, d, "tearing the backend down");
+        op->aodev.action = LIBXL__DEVICE_ACTION_REMOVE;
+        op->aodev.callback = devd_device_removed;
+        libxl__initiate_device_generic_remove(egc, &op->aodev);
+    } else {
+        DLOG(INFO, d, "bringing the backend up");
+        op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
+        op->aodev.callback = devd_device_added;
+        libxl__wait_device_connection(egc, &op->aodev);
+    }
+}
+
+static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
+                           devd_guest *g, devd_device *d, devd_action act)
+{
+    EGC_GC;
+
+    if (act == DEVD_ACT_REMOVE || dds->script_ops < DEVD_SCRIPT_SLOTS) {
+        devd_script_start(egc, dds, g, d, act);
+        return;
+    }
+    /* Busy while queued: events meanwhile mark it dirty, and it is never
+     * freed before its turn comes. */
+    d->busy = true;
+    libxl__devd_queue_push(&dds->table, d, act);
+    DLOG(DEBUG, d, "queued for a hotplug-script slot (%u waiting)",
+         dds->table.nqueued);
+}
+
+/* A slot was freed: start the oldest queued operation. */
+static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
+{
+    devd_device *d;
+    devd_action act;
+
+    while (dds->script_ops < DEVD_SCRIPT_SLOTS &&
+           (d = libxl__devd_queue_pop(&dds->table, &act))) {
+        devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
+
+        d->busy = false;    /* devd_op_new takes it again */
+        devd_script_start(egc, dds, g, d, act);
+    }
 }
 
 static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev)
@@ -416,6 +471,7 @@ static void devd_op_done(libxl__egc *egc, devd_op *op)
     devd_device *d = op->dev;
     bool removed = d->failed_state == -2;
     bool dirty = d->dirty;
+    bool script = op->script;
     char kind[DEVD_KIND_LEN];
     uint32_t domid = d->domid, devid = d->devid;
 
@@ -432,6 +488,8 @@ static void devd_op_done(libxl__egc *egc, devd_op *op)
     }
     libxl__nested_ao_free(op->nested);    /* frees op */
     dds->ops_inflight--;
+    if (script)
+        dds->script_ops--;
 
     if (dds->aborting) {
         if (!dds->ops_inflight)
@@ -446,6 +504,8 @@ static void devd_op_done(libxl__egc *egc, devd_op *op)
         devd_evaluate(egc, gc, dds, kind, domid, devid);
         libxl__nested_ao_free(nested);
     }
+    if (script)
+        devd_script_next(egc, dds);
 }
 
 /*----- events -----*/

@@ -21,6 +21,7 @@ struct libxl__devd_state {
     libxl__ao_abortable abrt;
     devd_table table;
     int ops_inflight;               /* device operations with a nested ao */
+    int script_ops;                 /* of which run hotplug scripts */
     bool aborting;
     XEN_LIST_ENTRY(libxl__devd_state) registry_entry;
 };
