@@ -25,7 +25,7 @@ dcmd() {
     xenstore-write $d/cmd "$2"
     for i in $(seq $(( ${3:-60} * 10 ))); do
         if xenstore-exists $d/rc 2>/dev/null; then
-            xs $d/out; echo
+            xenstore-read -R $d/out 2>/dev/null; echo
             return "$(xs $d/rc)"
         fi
         sleep 0.1
