@@ -36,6 +36,7 @@ typedef struct devd_op {
     libxl__devd_state *dds;
     libxl__ao *nested;          /* owns this struct */
     bool script;                /* holds a script slot */
+    bool removed;               /* the device is gone: free it at the end */
     devd_guest *guest;          /* stays valid: its device is busy */
     devd_device *dev;           /* stays valid: busy devices are not freed */
     libxl__device ldev;
@@ -58,6 +59,9 @@ static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
                               int rc);
 static void devd_op_done(libxl__egc *egc, devd_op *op);
+static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
+                            bool *exists, bool *values_ok,
+                            int *state, int *online);
 static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
                            devd_guest *g, devd_device *d, devd_action act);
 static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
@@ -140,20 +144,16 @@ out:
 static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
                       const char *why, bool publish)
 {
-    const char *be = devd_be_path(gc, dds, d);
-    const char *s = NULL, *o = NULL;
     int state = -1, online = -1;
+    bool exists, values_ok;
 
     d->state = DEVD_DEV_FAILED;
     libxl__devd_device_set_error(d, why);
     /* Remember what the backend looked like, so that only a real change
      * of state or online retries. */
-    if (!libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", be), &s)
-        && s)
-        libxl__devd_parse_state(s, &state);
-    if (!libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/online", be), &o)
-        && o)
-        libxl__devd_parse_online(o, &online);
+    if (devd_read_values(gc, devd_be_path(gc, dds, d), d->domid, &exists,
+                         &values_ok, &state, &online) || !values_ok)
+        state = online = -1;
     d->failed_state = state;
     d->failed_online = online;
     DLOG(ERROR, d, "backend failed: %s (retried on its next state or online"
@@ -440,10 +440,7 @@ static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev)
                               aodev->rc), false);
     } else {
         DLOG(INFO, d, "backend removed");
-        /* Freed by devd_op_done once the operation is over. */
-        d->state = DEVD_DEV_REMOVING;
-        d->dirty = false;
-        d->failed_state = -2;   /* marks "done, free me" */
+        op->removed = true;     /* freed by devd_op_done */
     }
     devd_op_done(egc, op);
 }
@@ -469,7 +466,7 @@ static void devd_op_done(libxl__egc *egc, devd_op *op)
     libxl__devd_state *dds = op->dds;
     devd_guest *g = op->guest;
     devd_device *d = op->dev;
-    bool removed = d->failed_state == -2;
+    bool removed = op->removed;
     bool dirty = d->dirty;
     bool script = op->script;
     char kind[DEVD_KIND_LEN];
@@ -542,6 +539,15 @@ static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
     }
     *values_ok = true;
     return 0;
+}
+
+/* Said once per device, when it is first tracked. */
+static void devd_log_unsupported(libxl__gc *gc, const devd_device *d)
+{
+    if (!strcmp(d->kind, "vbd3"))
+        DLOG(WARN, d, "vbd3 not supported yet");
+    else
+        DLOG(INFO, d, "not a kind devd serves, ignoring it");
 }
 
 /* The libxl kind of a backend kind name, or -1 if devd does not serve it. */
@@ -619,10 +625,7 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
         return;
     }
     if (k < 0) {
-        if (!strcmp(kind, "vbd3"))
-            DLOG(WARN, d, "vbd3 not supported yet");
-        else
-            DLOG(INFO, d, "not a kind devd serves, ignoring it");
+        devd_log_unsupported(gc, d);
         return;
     }
     devd_add(egc, gc, dds, g, d);
@@ -729,10 +732,7 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
         return DEVD_ACT_IGNORE;
     }
     if (k < 0) {
-        if (!strcmp(kind, "vbd3"))
-            DLOG(WARN, d, "vbd3 not supported yet");
-        else
-            DLOG(INFO, d, "not a kind devd serves, ignoring it");
+        devd_log_unsupported(gc, d);
     } else {
         DLOG(INFO, d, "adopted in backend state %d online %d as %s%s", state,
              online, libxl__devd_dev_state_name(initial),

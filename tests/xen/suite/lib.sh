@@ -58,3 +58,8 @@ GUEST_RW='dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null && dd if=/tmp/p
 guest_rw() { dcmd "$1" "${GUEST_RW//DEV/$2}" 120; }
 guest_read() { dcmd "$1" "dd if=/dev/$2 bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1" 60; }
 qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not our own bash -c
+# detach NAME VDEV KIND DOMID DEVID: block-detach, wait for the backend to go.
+detach() {
+    $XL block-detach "$1" "$2" >/dev/null 2>&1
+    wait_gone "$(be "$3" "$4" "$5")" 30
+}

@@ -53,8 +53,7 @@ if want vbd; then
     dsum=$(drv "dd if=/srv/g1.img bs=1M count=8 2>/dev/null | md5sum | cut -d' ' -f1" | head -1)
     [ -n "$sum" ] && [ "$sum" = "$dsum" ]
     ok $? "vbd: driver domain reads the same checksum" "guest $sum drv $dsum"
-    $XL block-detach g1 xvdb >/dev/null 2>&1
-    wait_gone "$(be vbd "$G1" $XVDB)" 30
+    detach g1 xvdb vbd "$G1" $XVDB
     ok $? "vbd: detach removes the backend directory"
     n=$(drv "losetup -a | grep -c g1.img" | head -1)
     [ "$n" = 0 ]
@@ -93,14 +92,12 @@ if want qdisk; then
     n=$(qemus_for "$G2")
     [ "$n" = 1 ]
     ok $? "qdisk: one QEMU serves both disks" "QEMUs for domain $G2: $n"
-    $XL block-detach g2 xvdc >/dev/null 2>&1
-    wait_gone "$(be qdisk "$G2" $XVDC)" 30
+    detach g2 xvdc qdisk "$G2" $XVDC
     ok $? "qdisk: detaching one removes its backend"
     n=$(qemus_for "$G2")
     [ "$n" = 1 ]
     ok $? "qdisk: QEMU still runs for the other disk" "QEMUs: $n"
-    $XL block-detach g2 xvdb >/dev/null 2>&1
-    wait_gone "$(be qdisk "$G2" $XVDB)" 30
+    detach g2 xvdb qdisk "$G2" $XVDB
     ok $? "qdisk: detaching the last removes its backend"
     for i in $(seq 20); do n=$(qemus_for "$G2"); [ "$n" = 0 ] && break; sleep 0.5; done
     [ "$n" = 0 ]
@@ -127,7 +124,7 @@ if want restart; then
     ok $r "restart: qdisk I/O continues" "$out"
     out=$(dcmd "$G3" "busybox ping -c 2 -W 3 10.99.0.1" 30); r=$?
     ok $r "restart: network continues" "$out"
-    $XL block-detach g3 xvdb >/dev/null 2>&1; wait_gone "$(be vbd "$G3" $XVDB)" 30
+    detach g3 xvdb vbd "$G3" $XVDB
     ok $? "restart: vbd detach completes"
     n=$(drv "losetup -a | grep -c r1.img" | head -1)
     [ "$n" = 0 ]
@@ -137,7 +134,7 @@ if want restart; then
     out=$(drv "ls /sys/class/net/xenbr0/brif")
     case " $(echo $out) " in *" vif$G3.0 "*) r=1;; *) r=0;; esac
     ok $r "restart: hotplug remove took vif$G3.0 off the bridge" "$out"
-    $XL block-detach g3 xvdc >/dev/null 2>&1; wait_gone "$(be qdisk "$G3" $XVDC)" 30
+    detach g3 xvdc qdisk "$G3" $XVDC
     ok $? "restart: qdisk detach completes"
     for i in $(seq 20); do n=$(qemus_for "$G3"); [ "$n" = 0 ] && break; sleep 0.5; done
     [ "$n" = 0 ]
@@ -170,7 +167,7 @@ if want shutdown; then
     out=$(guest_rw "$G4" xvdb); r=$?
     ok $r "shutdown: guest I/O continues without devd" "$out"
     drv "devd-ctl start" >/dev/null
-    $XL block-detach g4 xvdb >/dev/null 2>&1; wait_gone "$(be vbd "$G4" $XVDB)" 30
+    detach g4 xvdb vbd "$G4" $XVDB
     ok $? "shutdown: after a restart, detach works"
     n=$(drv "losetup -a | grep -c s1.img" | head -1)
     [ "$n" = 0 ]
