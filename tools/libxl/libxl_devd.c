@@ -434,8 +434,8 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
             act = DEVD_ACT_REMOVE;
             d->state = DEVD_DEV_REMOVING;
         }
+        /* Still dirty: looked at again when this operation ends. */
         d->busy = false;    /* devd_op_new takes it again */
-        d->dirty = false;
         devd_script_start(egc, dds, g, d, act);
     }
 }
