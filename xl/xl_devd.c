@@ -228,12 +228,18 @@ static int devd_status(const char *pidfile)
     return EXIT_SUCCESS;
 }
 
-/* Forks away from the terminal; returns only in the daemon. */
-static int devd_daemonize(void)
+/*
+ * Forks away from the terminal; returns only in the daemon, with *ready_fd
+ * to be written once the pidfile holds the daemon's pid.  The command that
+ * started us exits only then (0 if the daemon got that far), so a service
+ * manager reading the pidfile (systemd Type=forking) never races it.
+ */
+static int devd_daemonize(int *ready_fd)
 {
     char *fullname = NULL;
     pid_t child;
-    int fd, nullfd, rc;
+    int fd, nullfd, rc, p[2];
+    char c;
 
     child = xl_fork(child_waitdaemon, "devd daemonizing child");
     if (child) {
@@ -260,16 +266,31 @@ static int devd_daemonize(void)
     dup2(fd, 2);
     close(nullfd);
     close(fd);
-    if (daemon(0, 1)) {
-        perror("daemon");
+    if (setsid() < 0 || pipe(p)) {
+        perror("xl devd: setsid/pipe");
         return -1;
     }
+    child = fork();
+    if (child < 0) {
+        perror("xl devd: fork");
+        return -1;
+    }
+    if (child) {
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 1 ? EXIT_SUCCESS : EXIT_FAILURE);
+    }
+    close(p[0]);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    if (chdir("/"))
+        perror("xl devd: chdir /");
+    *ready_fd = p[1];
     return 0;
 }
 
 int main_devd(int argc, char **argv)
 {
     int ret = EXIT_FAILURE, opt, rc, daemonize = 1, status = 0;
+    int ready_fd = -1;
     const char *pidfile = DEVD_PIDFILE;
     static const struct option opts[] = {
         {"foreground", 0, 0, 'F'},
@@ -320,17 +341,25 @@ int main_devd(int argc, char **argv)
     }
 
     if (daemonize) {
-        if (devd_logpath) {
-            const char *want = devd_logpath;
-            if (devd_daemonize()) goto out;
+        const char *want = devd_logpath;
+
+        if (devd_daemonize(&ready_fd))
+            goto out;
+        if (want) {
             devd_logpath = want;
             devd_reopen_log();
-        } else if (devd_daemonize()) {
-            goto out;
         }
     }
-    if (xl_pidfile_write(&pf, getpid()))
+    if (xl_pidfile_write(&pf, getpid())) {
         fprintf(stderr, "xl devd: cannot write %s\n", pidfile);
+        goto out;
+    }
+    if (ready_fd >= 0) {
+        if (write(ready_fd, "1", 1) != 1)
+            perror("xl devd: telling the starting process");
+        close(ready_fd);
+        ready_fd = -1;
+    }
 
     /* Signals are handled on one thread; libxl's SIGCHLD is untouched. */
     if (devd_setup_signals() ||

@@ -166,6 +166,17 @@ if want shutdown; then
     ok $? "shutdown: backend left Connected"
     out=$(guest_rw "$G4" xvdb); r=$?
     ok $r "shutdown: guest I/O continues without devd" "$out"
+    # Daemon mode: the command returns once the pidfile names the daemon,
+    # which holds it locked against a second devd.
+    out=$(drv 'xl=$(devd-ctl xl); $xl devd; rc=$?; p=$(cat /var/run/xen/xldevd.pid 2>/dev/null); echo "rc=$rc pid=$p alive=$(kill -0 "$p" 2>/dev/null && echo yes)"')
+    case "$out" in *"rc=0 pid="[0-9]*" alive=yes"*) r=0;; *) r=1;; esac
+    ok $r "shutdown: daemon mode returns 0 after writing the pidfile" "$out"
+    out=$(drv 'xl=$(devd-ctl xl); $xl devd 2>&1 | grep -v cpu_bitmap; echo "rc=${PIPESTATUS[0]}"')
+    case "$out" in *"already running (pid "*"rc=1"*) r=0;; *) r=1;; esac
+    ok $r "shutdown: a second devd exits 1: already running" "$out"
+    out=$(drv 'p=$(cat /var/run/xen/xldevd.pid); kill -TERM "$p"; for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -0 "$p" 2>/dev/null && echo still-running; ls /var/run/xen/xldevd.pid 2>&1; tail -n 3 /var/log/xen/xldevd.log')
+    case "$out" in *still-running*) r=1;; *"No such file"*) r=0;; *) r=1;; esac
+    ok $r "shutdown: the daemon stops on SIGTERM and removes its pidfile" "$out"
     drv "devd-ctl start" >/dev/null
     detach g4 xvdb vbd "$G4" $XVDB
     ok $? "shutdown: after a restart, detach works"
