@@ -418,19 +418,20 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
     EGC_GC;
     devd_device *d;
     devd_action act;
-    bool exists, ok;
-    int state, online;
 
     while (dds->script_ops < DEVD_SCRIPT_SLOTS &&
            (d = libxl__devd_queue_pop(&dds->table, &act))) {
         devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
+        devd_observation o = { .tracked = true, .dev_state = d->state };
 
-        /* Removed while it waited: tear it down instead of bringing it
-         * up (and waiting for an InitWait that will not come). */
+        /* Removed while it waited (the event rules say so): tear it down
+         * instead of bringing it up and waiting for an InitWait that will
+         * not come. */
         if (act == DEVD_ACT_ADD && d->dirty &&
             !devd_read_values(gc, devd_be_path(gc, dds, d), d->domid,
-                              &exists, &ok, &state, &online) &&
-            ok && state == DEVD_XBS_CLOSED && online == 0) {
+                              &o.exists, &o.values_ok, &o.state,
+                              &o.online) &&
+            libxl__devd_classify(&o) == DEVD_ACT_REMOVE) {
             act = DEVD_ACT_REMOVE;
             d->state = DEVD_DEV_REMOVING;
         }
