@@ -248,11 +248,16 @@ static int devd_daemonize(int *ready_fd)
     }
     postfork();
 
-    /* Rotates xldevd.log to .1 ... .10 as upstream does. */
-    if (libxl_create_logfile(ctx, DEVD_LOGNAME, &fullname)) {
+    /* -l FILE is used as given; the default log is rotated to .1 ... .10
+     * as upstream does. */
+    if (devd_logpath) {
+        fullname = strdup(devd_logpath);
+    } else if (libxl_create_logfile(ctx, DEVD_LOGNAME, &fullname)) {
         fprintf(stderr, "xl devd: cannot create the log file\n");
         return -1;
     }
+    if (!fullname)
+        return -1;
     fd = open(fullname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     nullfd = open("/dev/null", O_RDONLY);
     if (fd < 0 || nullfd < 0) {
@@ -340,16 +345,8 @@ int main_devd(int argc, char **argv)
         return EXIT_FAILURE;
     }
 
-    if (daemonize) {
-        const char *want = devd_logpath;
-
-        if (devd_daemonize(&ready_fd))
-            goto out;
-        if (want) {
-            devd_logpath = want;
-            devd_reopen_log();
-        }
-    }
+    if (daemonize && devd_daemonize(&ready_fd))
+        goto out;
     if (xl_pidfile_write(&pf, getpid())) {
         fprintf(stderr, "xl devd: cannot write %s\n", pidfile);
         goto out;
