@@ -218,6 +218,8 @@ char *libxl__devd_table_format(const devd_table *t)
             sb_printf(&sb, "  device %s %u state %s%s", d->kind, d->devid,
                       libxl__devd_dev_state_name(d->state),
                       d->queued ? " (queued)" : d->busy ? " (busy)" : "");
+            if (d->detail)
+                sb_printf(&sb, " %s", d->detail);
             if (d->last_error)
                 sb_printf(&sb, " error \"%s\"", d->last_error);
             sb_printf(&sb, "\n");

@@ -33,6 +33,10 @@ typedef struct devd_device {
     bool qemu_ref;      /* holds a reference on the guest's QEMU */
     int failed_state, failed_online;
     char *last_error;   /* malloc'd, or NULL */
+    /* Per-kind state of the module that serves it (the vbd3 ring server),
+     * released by that module before the device is freed. */
+    void *ext;
+    const char *detail; /* static text shown in the status, or NULL */
     /* Waiting for a hotplug-script slot (see libxl_devd.c). */
     bool queued;
     devd_action queued_act;

@@ -31,18 +31,6 @@
 #define DLOG(l, d, f, ...) \
     LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
 
-/* One device operation that waits for something. */
-typedef struct devd_op {
-    libxl__devd_state *dds;
-    libxl__ao *nested;          /* owns this struct */
-    bool script;                /* holds a script slot */
-    bool removed;               /* the device is gone: free it at the end */
-    devd_guest *guest;          /* stays valid: its device is busy */
-    devd_device *dev;           /* stays valid: busy devices are not freed */
-    libxl__device ldev;
-    libxl__ao_device aodev;
-    libxl__dm_spawn_state dmss;
-} devd_op;
 
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
@@ -58,7 +46,7 @@ static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
                               int rc);
-static void devd_op_done(libxl__egc *egc, devd_op *op);
+void libxl__devd_op_done(libxl__egc *egc, devd_op *op);
 static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
                             bool *exists, bool *values_ok,
                             int *state, int *online);
@@ -90,7 +78,7 @@ static const char *devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
                      d->devid);
 }
 
-static void devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
+void libxl__devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
                            libxl__device *ldev)
 {
     ldev->backend_devid = d->devid;
@@ -99,7 +87,8 @@ static void devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
     ldev->domid = d->domid;
     ldev->backend_kind = d->libxl_kind;
     /* A qdisk's frontend is a vbd. */
-    ldev->kind = d->libxl_kind == LIBXL__DEVICE_KIND_QDISK
+    ldev->kind = d->libxl_kind == LIBXL__DEVICE_KIND_QDISK ||
+                 d->libxl_kind == LIBXL__DEVICE_KIND_VBD3
                  ? LIBXL__DEVICE_KIND_VBD : d->libxl_kind;
 }
 
@@ -162,7 +151,7 @@ static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
         devd_publish_error(gc, dds, d, why);
 }
 
-static devd_op *devd_op_new(libxl__devd_state *dds, devd_guest *g,
+devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
                             devd_device *d)
 {
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
@@ -172,13 +161,13 @@ static devd_op *devd_op_new(libxl__devd_state *dds, devd_guest *g,
     op->nested = nested;
     op->guest = g;
     op->dev = d;
-    devd_fill_ldev(dds, d, &op->ldev);
+    libxl__devd_fill_ldev(dds, d, &op->ldev);
     d->busy = true;
     dds->ops_inflight++;
     return op;
 }
 
-static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
+void libxl__devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
                                      devd_guest *g)
 {
     uint32_t domid = g->domid;
@@ -188,6 +177,14 @@ static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
     LOGD(DEBUG, domid, "no device left, guest dropped");
     /* Clear what libxl keeps for this guest here (QEMU pid ...). */
     libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u", domid));
+}
+
+/* Frees a device and what its serving module keeps for it. */
+static void devd_device_free(libxl__gc *gc, libxl__devd_state *dds,
+                             devd_guest *g, devd_device *d)
+{
+    libxl__devd_vbd3_dispose(gc, d);
+    libxl__devd_device_free(&dds->table, g, d);
 }
 
 /*----- the guest's QEMU (qdisk, 9pfs) -----*/
@@ -251,7 +248,7 @@ static void devd_qemu_stop(libxl__gc *gc, devd_guest *g)
 static void devd_qemu_spawn(libxl__egc *egc, libxl__devd_state *dds,
                             devd_guest *g, devd_device *d)
 {
-    devd_op *op = devd_op_new(dds, g, d);
+    devd_op *op = libxl__devd_op_new(dds, g, d);
 
     g->qemu = DEVD_QEMU_SPAWNING;
     d->state = DEVD_DEV_ADDING;
@@ -294,7 +291,7 @@ static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
     }
 
 out:
-    devd_op_done(egc, op);
+    libxl__devd_op_done(egc, op);
 }
 
 /*----- add -----*/
@@ -344,7 +341,7 @@ static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev)
                                    aodev->rc),
                   true);
     }
-    devd_op_done(egc, op);
+    libxl__devd_op_done(egc, op);
 }
 
 /*----- remove and forget -----*/
@@ -359,10 +356,10 @@ static void devd_remove(libxl__egc *egc, libxl__gc *gc,
         DLOG(INFO, d, "removing (QEMU-served)");
         if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
             devd_qemu_stop(gc, g);
-        devd_fill_ldev(dds, d, &ldev);
+        libxl__devd_fill_ldev(dds, d, &ldev);
         libxl__device_destroy(gc, &ldev);
-        libxl__devd_device_free(&dds->table, g, d);
-        devd_drop_guest_if_empty(gc, dds, g);
+        devd_device_free(gc, dds, g, d);
+        libxl__devd_drop_guest_if_empty(gc, dds, g);
         return;
     }
 
@@ -376,7 +373,7 @@ static void devd_script_start(libxl__egc *egc, libxl__devd_state *dds,
                               devd_guest *g, devd_device *d, devd_action act)
 {
     EGC_GC;
-    devd_op *op = devd_op_new(dds, g, d);
+    devd_op *op = libxl__devd_op_new(dds, g, d);
 
     op->script = true;
     dds->script_ops++;
@@ -456,7 +453,7 @@ static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev)
         DLOG(INFO, d, "backend removed");
         op->removed = true;     /* freed by devd_op_done */
     }
-    devd_op_done(egc, op);
+    libxl__devd_op_done(egc, op);
 }
 
 static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
@@ -469,13 +466,13 @@ static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
         DLOG(DEBUG, d, "backend directory gone, forgetting it");
     if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
         devd_qemu_stop(gc, g);
-    libxl__devd_device_free(&dds->table, g, d);
-    devd_drop_guest_if_empty(gc, dds, g);
+    devd_device_free(gc, dds, g, d);
+    libxl__devd_drop_guest_if_empty(gc, dds, g);
 }
 
 /*----- end of an operation -----*/
 
-static void devd_op_done(libxl__egc *egc, devd_op *op)
+void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 {
     libxl__devd_state *dds = op->dds;
     devd_guest *g = op->guest;
@@ -493,8 +490,8 @@ static void devd_op_done(libxl__egc *egc, devd_op *op)
     {
         STATE_AO_GC(op->nested);
         if (removed) {
-            libxl__devd_device_free(&dds->table, g, d);
-            devd_drop_guest_if_empty(gc, dds, g);
+            devd_device_free(gc, dds, g, d);
+            libxl__devd_drop_guest_if_empty(gc, dds, g);
         }
     }
     libxl__nested_ao_free(op->nested);    /* frees op */
@@ -558,10 +555,7 @@ static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
 /* Said once per device, when it is first tracked. */
 static void devd_log_unsupported(libxl__gc *gc, const devd_device *d)
 {
-    if (!strcmp(d->kind, "vbd3"))
-        DLOG(WARN, d, "vbd3 not supported yet");
-    else
-        DLOG(INFO, d, "not a kind devd serves, ignoring it");
+    DLOG(INFO, d, "not a kind devd serves, ignoring it");
 }
 
 /* The libxl kind of a backend kind name, or -1 if devd does not serve it. */
@@ -578,14 +572,19 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
                           uint32_t domid, uint32_t devid)
 {
-    const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
-                               devid);
+    const char *be;
     devd_observation o = { 0 };
     devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
     devd_device *d = libxl__devd_device_find(g, kind, devid);
     devd_action act;
     int k;
 
+    /* vbd3 backends are served in-process by the ring server. */
+    if (!strcmp(kind, "vbd3")) {
+        libxl__devd_vbd3_evaluate(egc, gc, dds, domid, devid);
+        return;
+    }
+    be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid, devid);
     if (devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
                          &o.state, &o.online)) {
         LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
@@ -635,7 +634,7 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                                          : DEVD_DEV_ADDING) : NULL;
     if (!d) {
         LOGD(ERROR, domid, "%s %u: out of memory, not tracked", kind, devid);
-        if (g) devd_drop_guest_if_empty(gc, dds, g);
+        if (g) libxl__devd_drop_guest_if_empty(gc, dds, g);
         return;
     }
     if (k < 0) {
@@ -806,6 +805,10 @@ static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,
                          " %s/%s", devs[l], kp, doms[j]);
                     continue;
                 }
+                if (!strcmp(p.kind, "vbd3")) {
+                    libxl__devd_vbd3_adopt(egc, gc, dds, domid, devid);
+                    continue;
+                }
                 act = devd_adopt_one(gc, dds, p.kind, domid, devid, &g, &d);
                 if (act == DEVD_ACT_IGNORE)
                     continue;
@@ -880,6 +883,18 @@ static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
         devd_finish(egc, dds, ERROR_ABORTED);
 }
 
+/* What serving modules keep per device (watches, sockets); their
+ * backends and tapdisks stay up for the next devd to adopt. */
+static void devd_dispose_all(libxl__gc *gc, libxl__devd_state *dds)
+{
+    devd_guest *g;
+    devd_device *d;
+
+    SLIST_FOREACH(g, &dds->table.guests, next)
+        SLIST_FOREACH(d, &g->devices, next)
+            libxl__devd_vbd3_dispose(gc, d);
+}
+
 static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
 {
     STATE_AO_GC(dds->ao);
@@ -888,11 +903,33 @@ static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
     libxl__ev_xswatch_deregister(gc, &dds->watch);
     libxl__ao_abortable_deregister(&dds->abrt);
     libxl__devd_registry_remove(dds);
+    devd_dispose_all(gc, dds);
     libxl__devd_table_dispose(&dds->table);
     libxl__ao_complete(egc, ao, rc);
 }
 
 /*----- entry point -----*/
+
+/*
+ * The max-ring-page-order offered to vbd3 frontends: 0..3 (the tapdisk
+ * protocol carries 8 grant refs at most), default 3.  Set by the driver
+ * domain's administrator through the environment (xl devd
+ * --max-ring-page-order), never by a guest.
+ */
+static uint32_t devd_vbd3_max_order(libxl__gc *gc)
+{
+    const char *s = getenv("XL_DEVD_MAX_RING_PAGE_ORDER");
+    uint32_t v;
+
+    if (!s)
+        return DEVD_BLKIF_DEFAULT_MAX_ORDER;
+    if (libxl__devd_parse_uint(s, DEVD_BLKIF_ORDER_LIMIT, &v)) {
+        LOG(WARN, "XL_DEVD_MAX_RING_PAGE_ORDER=\"%s\" is not 0..%d, using %d",
+            s, DEVD_BLKIF_ORDER_LIMIT, DEVD_BLKIF_DEFAULT_MAX_ORDER);
+        return DEVD_BLKIF_DEFAULT_MAX_ORDER;
+    }
+    return v;
+}
 
 int libxl_device_events_handler(libxl_ctx *ctx,
                                 const libxl_asyncop_how *ao_how)
@@ -926,6 +963,7 @@ int libxl_device_events_handler(libxl_ctx *ctx,
 
     /* Absolute, so that event paths come back absolute and parseable. */
     dds->be_path = GCSPRINTF("/local/domain/%u/backend", dds->self_domid);
+    dds->vbd3_max_order = devd_vbd3_max_order(gc);
 
     dds->abrt.ao = ao;
     dds->abrt.callback = devd_abort_cb;
@@ -949,6 +987,7 @@ int libxl_device_events_handler(libxl_ctx *ctx,
 out:
     libxl__ev_xswatch_deregister(gc, &dds->watch);
     libxl__ao_abortable_deregister(&dds->abrt);
+    devd_dispose_all(gc, dds);
     libxl__devd_table_dispose(&dds->table);
     return AO_CREATE_FAIL(rc);
 }

@@ -8,6 +8,8 @@
 
 #include "libxl_internal.h"
 #include "devd_table.h"
+#include "devd_blkif.h"
+#include "td_proto.h"
 
 typedef struct libxl__devd_state libxl__devd_state;
 
@@ -22,9 +24,91 @@ struct libxl__devd_state {
     devd_table table;
     int ops_inflight;               /* device operations with a nested ao */
     int script_ops;                 /* of which run hotplug scripts */
+    uint32_t vbd3_max_order;        /* max-ring-page-order we offer */
+    unsigned int vbd3_serial;       /* for generation tokens */
     bool aborting;
     XEN_LIST_ENTRY(libxl__devd_state) registry_entry;
 };
+
+/* One device operation that waits for something (libxl_devd.c). */
+typedef struct devd_op {
+    libxl__devd_state *dds;
+    libxl__ao *nested;          /* owns this struct */
+    bool script;                /* holds a script slot */
+    bool removed;               /* the device is gone: free it at the end */
+    devd_guest *guest;          /* stays valid: its device is busy */
+    devd_device *dev;           /* stays valid: busy devices are not freed */
+    libxl__device ldev;
+    libxl__ao_device aodev;
+    libxl__dm_spawn_state dmss;
+    libxl__ev_child child;      /* vbd3: the process that starts tapdisk */
+} devd_op;
+
+_hidden devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
+                                    devd_device *d);
+/* Ends the operation; the device is looked at again if events came. */
+_hidden void libxl__devd_op_done(libxl__egc *egc, devd_op *op);
+_hidden void libxl__devd_fill_ldev(libxl__devd_state *dds,
+                                   const devd_device *d, libxl__device *ldev);
+_hidden void libxl__devd_drop_guest_if_empty(libxl__gc *gc,
+                                             libxl__devd_state *dds,
+                                             devd_guest *g);
+
+/*----- the tapdisk control client (libxl_devd_tdc.c) -----*/
+
+#define DEVD_TDC_MAX_RSP 16
+#define DEVD_TDC_MAX_LIST 64
+
+typedef struct devd_tdc devd_tdc;
+/* rc: 0 (rsp[0..nrsp) hold the answer, possibly a TD_MSG_ERROR),
+ * ERROR_FAIL (connection broken; it is closed), ERROR_TIMEDOUT,
+ * ERROR_ABORTED. */
+typedef void devd_tdc_reply_fn(libxl__egc *egc, devd_tdc *c, int rc);
+typedef void devd_tdc_lost_fn(libxl__egc *egc, devd_tdc *c);
+
+struct devd_tdc {
+    /* filled by the owner */
+    uint32_t domid, devid;      /* for log lines */
+    devd_tdc_lost_fn *lost;     /* the connection broke between requests */
+    /* private */
+    int fd;
+    libxl__ev_fd efd;
+    libxl__ev_time timeout;
+    devd_tdc_reply_fn *reply;   /* set while a request runs */
+    unsigned int want, req_type;
+    uint16_t cookie;
+    int nrsp, expect;
+    td_msg rsp[DEVD_TDC_MAX_RSP];
+    uint8_t buf[TD_MSG_MAX];
+    size_t len;
+};
+
+_hidden void libxl__devd_tdc_init(devd_tdc *c);
+/* 0, ERROR_NOTFOUND if no tapdisk listens there, or another error. */
+_hidden int libxl__devd_tdc_connect(libxl__gc *gc, devd_tdc *c,
+                                    const char *path);
+_hidden bool libxl__devd_tdc_connected(const devd_tdc *c);
+/* On 0, cb is called exactly once, later. */
+_hidden int libxl__devd_tdc_request(libxl__ao *ao, devd_tdc *c, td_msg *req,
+                                    int timeout_ms, devd_tdc_reply_fn *cb);
+/* A message that has no answer (EXIT). */
+_hidden int libxl__devd_tdc_send(libxl__gc *gc, devd_tdc *c, td_msg *req);
+/* Idempotent; not while a request runs. */
+_hidden void libxl__devd_tdc_close(libxl__gc *gc, devd_tdc *c);
+
+/*----- the vbd3 ring server (libxl_devd_vbd3.c) -----*/
+
+/* An event concerning backend vbd3/<domid>/<devid> (tracked or not). */
+_hidden void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
+                                       libxl__devd_state *dds,
+                                       uint32_t domid, uint32_t devid);
+/* Startup: take over a vbd3 backend found in XenStore. */
+_hidden void libxl__devd_vbd3_adopt(libxl__egc *egc, libxl__gc *gc,
+                                    libxl__devd_state *dds,
+                                    uint32_t domid, uint32_t devid);
+/* Releases what devd holds for the device (not its tapdisk, not XenStore):
+ * before the device is freed, and for every vbd3 device when devd stops. */
+_hidden void libxl__devd_vbd3_dispose(libxl__gc *gc, devd_device *d);
 
 /* Registry of running handlers, for libxl_device_events_status.
  * Callers hold the ctx lock. */

@@ -482,6 +482,8 @@ static void image_info(const image *m, td_image *out)
     out->sectors = m->sectors;
     out->sector_size = TD_SECTOR;
     out->info = m->readonly ? TD_INFO_READONLY : 0;
+    out->features = TD_FEAT_FLUSH | TD_FEAT_BARRIER |
+                    (m->discard ? TD_FEAT_DISCARD : 0);
 }
 
 /*----- control protocol -----*/

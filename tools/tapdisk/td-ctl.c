@@ -255,9 +255,10 @@ int main(int argc, char **argv)
             return 2;
         }
         if (request(&req, &rsp)) return 1;
-        printf("minor=%u sectors=%" PRIu64 " sector-size=%u info=%u\n",
-               rsp.minor, rsp.u.image.sectors, rsp.u.image.sector_size,
-               rsp.u.image.info);
+        printf("minor=%u sectors=%" PRIu64 " sector-size=%u info=%u"
+               " features=0x%x\n", rsp.minor, rsp.u.image.sectors,
+               rsp.u.image.sector_size, rsp.u.image.info,
+               rsp.u.image.features);
     } else if (argc == 1 && (!strcmp(cmd, "info") || !strcmp(cmd, "stats") ||
                              !strcmp(cmd, "close") ||
                              !strcmp(cmd, "disconnect"))) {
@@ -268,9 +269,10 @@ int main(int argc, char **argv)
                  : TD_MSG_XENBLKIF_DISCONNECT;
         if (request(&req, &rsp)) return 1;
         if (req.type == TD_MSG_DISK_INFO)
-            printf("sectors=%" PRIu64 " sector-size=%u info=%u\n",
-                   rsp.u.image.sectors, rsp.u.image.sector_size,
-                   rsp.u.image.info);
+            printf("sectors=%" PRIu64 " sector-size=%u info=%u"
+                   " features=0x%x\n", rsp.u.image.sectors,
+                   rsp.u.image.sector_size, rsp.u.image.info,
+                   rsp.u.image.features);
         else if (req.type == TD_MSG_STATS)
             for (i = 0; i < TD_STAT_COUNT; i++)
                 printf("%s=%" PRIu64 "\n", td_stat_names[i],

@@ -75,7 +75,7 @@ const char *td_proto_name(unsigned int proto)
 /* Payload sizes on the wire. */
 #define LEN_PID      4
 #define LEN_PARAMS   (4 + 4 + 4 + TD_PATH_LEN + 4 + TD_PATH_LEN)
-#define LEN_IMAGE    (8 + 4 + 4)
+#define LEN_IMAGE    (8 + 4 + 4 + 4)
 #define LEN_RESPONSE (4 + TD_STRING_LEN)
 #define LEN_LIST     (4 + 4 + 4 + TD_PATH_LEN)
 #define LEN_STATS    (TD_STAT_COUNT * 8)
@@ -190,6 +190,8 @@ static int check(const td_msg *m)
         if (m->u.image.info & ~(uint32_t)(TD_INFO_CDROM | TD_INFO_REMOVABLE |
                                           TD_INFO_READONLY))
             return TD_ERR_RANGE;
+        if (m->u.image.features & ~(uint32_t)TD_FEATS_KNOWN)
+            return TD_ERR_RANGE;
         return TD_OK;
     }
     case TD_MSG_ERROR:
@@ -253,6 +255,7 @@ int td_encode(const td_msg *m, uint8_t *buf, size_t size)
         put64(p, m->u.image.sectors);
         put32(p + 8, m->u.image.sector_size);
         put32(p + 12, m->u.image.info);
+        put32(p + 16, m->u.image.features);
         break;
     case TD_MSG_ERROR:
     case TD_MSG_RUNTIME_ERROR:
@@ -327,6 +330,7 @@ int td_decode(const uint8_t *buf, size_t len, td_msg *m)
         m->u.image.sectors = get64(p);
         m->u.image.sector_size = get32(p + 8);
         m->u.image.info = get32(p + 12);
+        m->u.image.features = get32(p + 16);
         break;
     case TD_MSG_ERROR:
     case TD_MSG_RUNTIME_ERROR:

@@ -99,12 +99,19 @@ typedef struct {
     char secondary[TD_PATH_LEN];
 } td_params;
 
-/* OPEN_RSP, DISK_INFO_RSP */
+/* OPEN_RSP, DISK_INFO_RSP.  features: what this tapdisk implements for
+ * the image, from which devd writes exactly the matching feature-* keys
+ * (blktap3's image payload has no such field; ours is at its end). */
 typedef struct {
     uint64_t sectors;
     uint32_t sector_size;
     uint32_t info;
+    uint32_t features;              /* TD_FEAT_* */
 } td_image;
+#define TD_FEAT_FLUSH    0x1        /* BLKIF_OP_FLUSH_DISKCACHE */
+#define TD_FEAT_BARRIER  0x2        /* BLKIF_OP_WRITE_BARRIER */
+#define TD_FEAT_DISCARD  0x4        /* BLKIF_OP_DISCARD */
+#define TD_FEATS_KNOWN   0x7
 
 /* ERROR, RUNTIME_ERROR: error is a positive errno value. */
 typedef struct {

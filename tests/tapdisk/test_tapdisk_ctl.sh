@@ -1,0 +1,53 @@
+#!/bin/sh
+# tapdisk's control protocol end to end, without a hypervisor: td-ctl
+# spawns a tapdisk, opens, lists, reads info and stats, closes, and the
+# error answers come back as errors.  TAP output.
+set -u
+B=${top_builddir:-.}
+TD=$B/tools/tapdisk/tapdisk
+CTL=$B/tools/tapdisk/td-ctl
+T=$(mktemp -d)
+trap 'kill $(cat $T/pid 2>/dev/null) 2>/dev/null; rm -rf "$T"' EXIT
+S=$T/td.sock
+n=0
+fail=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+no() { n=$((n+1)); fail=$((fail+1)); echo "not ok $n - $1"; }
+# Each command's output is kept in $T/out and $T/err for the next check.
+run() { "$@" >$T/o 2>$T/e; r=$?; cp $T/o $T/out; cp $T/e $T/err; return $r; }
+check() { d=$1; shift; if run "$@"; then ok "$d"; else no "$d"; sed 's/^/# /' $T/out $T/err; fi; }
+checkfail() { d=$1; shift; if run "$@"; then no "$d"; else ok "$d"; fi; }
+
+truncate -s 8M $T/img
+check "spawn" env TAPDISK=$TD $CTL spawn $S $T/td.log
+check "pid" $CTL -s $S pid
+cp $T/out $T/pid
+check "pid is a live tapdisk" sh -c "kill -0 \$(cat $T/pid) && grep -q tapdisk /proc/\$(cat $T/pid)/cmdline"
+check "open a raw image" $CTL -s $S open aio:$T/img
+check "open reports 16384 sectors of 512 bytes" grep -q "minor=0 sectors=16384 sector-size=512 info=0 features=0x" $T/out
+check "list shows it open" sh -c "$CTL -s $S list | grep -qx 'minor=0 state=open image=aio:$T/img'"
+check "disk info" sh -c "$CTL -s $S info 0 | grep -q '^sectors=16384 sector-size=512 info=0'"
+check "read-only open reports info=4" sh -c "$CTL -s $S open -r raw:$T/img | grep -q 'minor=1 .*info=4'"
+check "stats" sh -c "$CTL -s $S stats 0 | grep -qx 'reqs_read=0'"
+checkfail "vhd refused" $CTL -s $S open vhd:$T/img
+check "vhd refusal says why" grep -q 'image format "vhd" not supported' $T/err
+checkfail "relative path refused" $CTL -s $S open aio:img
+checkfail "missing image refused" $CTL -s $S open aio:$T/nope
+check "missing image says why" grep -q "No such file" $T/err
+checkfail "info of an unknown minor" $CTL -s $S info 9
+checkfail "close of an unknown minor" $CTL -s $S close 9
+check "disconnect without a ring is idempotent" $CTL -s $S disconnect 0
+check "close minor 1" $CTL -s $S close 1
+check "close minor 0" $CTL -s $S close 0
+check "list is empty" sh -c "test -z \"\$($CTL -s $S list)\""
+# Garbage on the socket: tapdisk drops that client and keeps serving.
+printf 'garbage that is no message at all' > $T/junk
+check "junk sent" sh -c "python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.argv[2],\"rb\").read()); print(s.recv(10))' $S $T/junk"
+check "still serving after junk" $CTL -s $S pid
+check "junk logged" grep -q "dropping a control client" $T/td.log
+check "exit" $CTL -s $S exit
+sleep 0.3
+p=$(cat $T/pid)
+check "gone after exit" sh -c "test ! -e /proc/$p || grep -q '^State:.*Z' /proc/$p/status"
+echo "1..$n"
+test $fail = 0
