@@ -302,6 +302,7 @@ int main_devd(int argc, char **argv)
         {"pidfile", 1, 0, 'p'},
         {"logfile", 1, 0, 'l'},
         {"status", 0, 0, 's'},
+        {"max-ring-page-order", 1, 0, 'o'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
@@ -310,7 +311,7 @@ int main_devd(int argc, char **argv)
     pthread_t sigthread;
 
     xl_pidfile_init(&pf);
-    SWITCH_FOREACH_OPT(opt, "Fp:l:s", opts, "devd", 0) {
+    SWITCH_FOREACH_OPT(opt, "Fp:l:so:", opts, "devd", 0) {
     case 'F':
         daemonize = 0;
         break;
@@ -322,6 +323,14 @@ int main_devd(int argc, char **argv)
         break;
     case 's':
         status = 1;
+        break;
+    case 'o':
+        /* libxl's ring server reads it (0..3, checked there too). */
+        if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3') {
+            fprintf(stderr, "xl devd: --max-ring-page-order takes 0..3\n");
+            return EXIT_FAILURE;
+        }
+        setenv("XL_DEVD_MAX_RING_PAGE_ORDER", optarg, 1);
         break;
     }
 

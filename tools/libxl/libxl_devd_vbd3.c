@@ -791,10 +791,10 @@ static void vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
     if (libxl__devd_ringinfo_read(fe_read, &rd, v->dds->vbd3_max_order, &ri,
                                   &err)) {
         /* One line naming the guest, the device, the key and the value. */
-        const char *why = GCSPRINTF("frontend %s/%s%s%s%s rejected: %s",
-                v->fe, err.key, err.value ? "=\"" : " ",
-                err.value ? err.value : "missing", err.value ? "\"" : "",
-                err.why);
+        const char *why = err.value
+            ? GCSPRINTF("frontend %s/%s=\"%s\" rejected: %s", v->fe,
+                        err.key, err.value, err.why)
+            : GCSPRINTF("frontend %s/%s is missing", v->fe, err.key);
         v->failing = true;
         v->fail_why = libxl__strdup(NOGC, why);
         VLOG(ERROR, v, "%s", why);
@@ -1107,16 +1107,30 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
         vbd3_release(egc, gc, v, g, false, true);
         return;
     }
-    if (state == DEVD_XBS_CLOSED && online == 0 &&
-        (v->rs == RS_CLOSED || v->rs == RS_FAILED)) {
-        vbd3_release(egc, gc, v, g, true, false);
-        return;
-    }
-    /* The toolstack tearing down a device whose frontend will never answer
-     * (guest gone) comes as online=0: the frontend column says ABSENT. */
-
     col = vbd3_fe_column(gc, v);
     act = libxl__devd_rs_next(v->rs, col);
+
+    /*
+     * The toolstack removing the device (online=0, and it writes Closing
+     * over our state): once the ring is let go and we are Closed, release.
+     * A frontend that is not using a ring (never connected, or gone) will
+     * not close anything, so do not wait for it.
+     */
+    if (online == 0) {
+        bool fe_busy = col == DEVD_XBS_INITIALISED ||
+                       col == DEVD_XBS_CONNECTED || col == DEVD_XBS_CLOSING;
+        if (v->rs == RS_CLOSED || v->rs == RS_FAILED) {
+            if (state != DEVD_XBS_CLOSED) {
+                v->be_state = state;    /* changed behind our back */
+                vbd3_write_state(gc, v, DEVD_XBS_CLOSED);
+            }
+            vbd3_release(egc, gc, v, g, true, false);
+            return;
+        }
+        if (!fe_busy && act == RS_ACT_NONE)
+            act = RS_ACT_DISCONNECT;
+    }
+
     VLOG(DEBUG, v, "backend %d online %d, frontend %d, ours %s -> %s", state,
          online, col, libxl__devd_rs_state_name(v->rs),
          libxl__devd_rs_action_name(act));

@@ -6,7 +6,7 @@ set -u
 . /etc/xen/bed/lib.sh
 DEVD=${DEVD:-ours}
 CHURN_CYCLES=${CHURN_CYCLES:-50}
-SCENARIOS=${SCENARIOS:-"vbd vif qdisk restart shutdown churn many api"}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api"}
 XVDB=51728 XVDC=51744 XVDD=51760
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
@@ -103,6 +103,127 @@ if want qdisk; then
     [ "$n" = 0 ]
     ok $? "qdisk: detaching the last one stops QEMU" "QEMUs: $n"
     $XL destroy g2 2>/dev/null
+fi
+
+# 3b. vbd3: the in-process ring server and tapdisk
+if want vbd3; then
+    if [ "$DEVD" = stock ]; then
+        skip "vbd3: guest disk served by devd's ring server and tapdisk" "Debian's xl devd has no vbd3"
+    else
+        drv "truncate -s 64M /srv/t1.img" >/dev/null
+        guest_up g7 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img"
+        ok $? "vbd3: guest g7 up with a vbd3 disk (backendtype=tap) from drv" "$(cat /run/g7.create 2>/dev/null)"
+        G7=$(domid g7); B3=$(be vbd3 "$G7" $XVDB)
+        wait_key "$B3/state" 4 60
+        ok $? "vbd3: backend Connected" "state=$(xs $B3/state) error=$(xs $B3/hotplug-error)"
+        [ "$(xs $B3/params)" = "aio:/srv/t1.img" ] && [ "$(xs $B3/max-ring-page-order)" = 3 ] &&
+            [ "$(xs $B3/sectors)" = 131072 ] && [ "$(xs $B3/sector-size)" = 512 ] &&
+            [ "$(xs $B3/feature-flush-cache)" = 1 ] && [ -n "$(xs $B3/xl-devd-generation)" ]
+        ok $? "vbd3: params aio:, max-ring-page-order 3, geometry and features published" \
+            "params=$(xs $B3/params) order=$(xs $B3/max-ring-page-order) sectors=$(xs $B3/sectors) flush=$(xs $B3/feature-flush-cache)"
+        n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
+        [ "$n" = 1 ]
+        ok $? "vbd3: one tapdisk serves it" "tapdisks: $n"
+        out=$(dcmd "$G7" "cat /sys/block/xvdb/size")
+        [ "$(echo $out)" = 131072 ]
+        ok $? "vbd3: the guest sees a 64 MiB disk" "$out"
+        # Data integrity over the whole disk: a random pattern, flushed,
+        # read back, checksums equal in the guest and in the driver domain.
+        out=$(dcmd "$G7" 'dd if=/dev/urandom of=/tmp/p bs=1M count=64 2>/dev/null && dd if=/tmp/p of=/dev/xvdb bs=1M oflag=direct conv=fsync 2>/dev/null && sync && a=$(md5sum < /tmp/p) && b=$(dd if=/dev/xvdb bs=1M iflag=direct 2>/dev/null | md5sum) && rm /tmp/p && echo "${a%% *} ${b%% *}" && [ "$a" = "$b" ]' 240); r=$?
+        ok $r "vbd3: 64 MiB random pattern over the whole disk reads back equal" "$out"
+        sum=${out%% *}
+        dsum=$(drv "md5sum < /srv/t1.img | cut -d' ' -f1" 120 | head -1)
+        [ -n "$sum" ] && [ "$sum" = "$dsum" ]
+        ok $? "vbd3: the image in the driver domain has the same checksum" "guest $sum drv $dsum"
+        out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock stats 0")
+        fl=$(echo "$out" | sed -n 's/^reqs_flush=//p'); bad=$(echo "$out" | sed -n 's/^bad_requests=//p')
+        [ "${fl:-0}" -gt 0 ] && [ "${bad:-1}" = 0 ]
+        ok $? "vbd3: flushes reached tapdisk, no request refused" "$(echo $out)"
+        if [ "$(xs $B3/feature-discard)" = 1 ]; then
+            out=$(dcmd "$G7" "blkdiscard -o 0 -l 33554432 /dev/xvdb && dd if=/dev/xvdb bs=1M count=32 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c" 120); r=$?
+            [ $r = 0 ] && [ "$(echo "$out" | tail -1)" = 0 ]
+            ok $? "vbd3: discard of 32 MiB reads back as zeros" "$out"
+            out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock stats 0 | sed -n 's/^reqs_discard=//p'; du -k /srv/t1.img")
+            set -- $out
+            [ "${1:-0}" -gt 0 ] && [ "${2:-65536}" -lt 40000 ]
+            ok $? "vbd3: discards punched holes in the image" "discards=${1:-} du_kib=${2:-}"
+        else
+            skip "vbd3: discard" "the driver domain's file system cannot punch holes"
+            skip "vbd3: discard holes" "no discard"
+        fi
+        # A devd restart adopts the connected device; I/O keeps working.
+        drv "devd-ctl kill9; devd-ctl start" >/dev/null
+        sleep 2
+        out=$(guest_rw "$G7" xvdb); r=$?
+        [ $r = 0 ] && [ "$(xs $B3/state)" = 4 ]
+        ok $? "vbd3: after kill -9 and restart of devd, still Connected and I/O works" "$out state=$(xs $B3/state)"
+        out=$(drv "grep 'vbd3 $XVDB: adopted' /var/log/xen/xldevd.log | tail -1")
+        case "$out" in *"adopted: aio:/srv/t1.img in tapdisk minor 0, connected"*) r=0;; *) r=1;; esac
+        ok $r "vbd3: the restarted devd adopted it as connected" "$out"
+        detach g7 xvdb vbd3 "$G7" $XVDB
+        ok $? "vbd3: detach removes the backend directory" "state=$(xs $B3/state)"
+        for i in $(seq 20); do n=$(drv "pgrep -x tapdisk | wc -l" | head -1); [ "$n" = 0 ] && break; sleep 0.5; done
+        [ "$n" = 0 ]
+        ok $? "vbd3: its tapdisk stopped after the detach" "tapdisks: $n"
+        $XL destroy g7 2>/dev/null
+    fi
+fi
+
+# 3c. vbd3-hostile: a guest writes malformed frontend keys
+if want vbd3-hostile; then
+    if [ "$DEVD" = stock ]; then
+        skip "vbd3-hostile: malformed frontends" "Debian's xl devd has no vbd3"
+    else
+        drv "truncate -s 16M /srv/h0.img /srv/h1.img" >/dev/null
+        guest_up g8 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/h0.img" \
+                    "backend=drv,vdev=xvdd,format=raw,target=/srv/h1.img"
+        ok $? "vbd3-hostile: guest g8 up with a vbd3 and a vbd disk"
+        G8=$(domid g8)
+        wait_key "$(be vbd3 "$G8" $XVDB)/state" 4 60 && connected vbd "$G8" $XVDD 60
+        ok $? "vbd3-hostile: both good disks Connected"
+        DP=$(drv 'cat /run/devd.pid' | head -1)
+        # New devices stay unbound in the guest: its own xenstore writes
+        # play the frontend, as a malicious kernel would.
+        dcmd "$G8" "echo 0 > /sys/bus/xen/drivers_autoprobe" >/dev/null
+        F=device/vbd/$XVDC
+        i=0
+        for c in "ring-page-order|$F/ring-page-order 4 $F/ring-ref0 8 $F/event-channel 5" \
+                 "ring-ref|$F/event-channel 5" \
+                 "event-channel|$F/ring-ref 8 $F/event-channel 12abc" \
+                 "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol x86_16-abi" \
+                 "state|$F/ring-ref 8 $F/event-channel 5"; do
+            i=$((i + 1)); key=${c%%|*}; keys=${c#*|}
+            drv "truncate -s 16M /srv/h2.img" >/dev/null
+            $XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" >/dev/null 2>&1
+            BH=$(be vbd3 "$G8" $XVDC)
+            wait_key "$BH/state" 2 60 || say "case $key: backend not in InitWait: $(xs $BH/state)"
+            st=3; [ "$key" = state ] && st=junk
+            dcmd "$G8" "xenstore-write $keys && xenstore-write $F/state $st" >/dev/null
+            wait_key "$BH/state" 6 30
+            ok $? "vbd3-hostile: bad $key -> that device Closed" "state=$(xs $BH/state)"
+            err=$(xs "$BH/hotplug-error")
+            case "$err" in *"$key"*) r=0;; *) r=1;; esac
+            ok $r "vbd3-hostile: bad $key -> hotplug-error names it" "$err"
+            out=$(drv "grep 'vbd3 $XVDC: device closed' /var/log/xen/xldevd.log | tail -1")
+            case "$out" in *"Domain $G8:"*"$key"*) r=0;; *) r=1;; esac
+            ok $r "vbd3-hostile: bad $key -> one log line naming domain, device and key" "$out"
+            $XL block-detach g8 xvdc >/dev/null 2>&1
+            wait_gone "$BH" 30
+            ok $? "vbd3-hostile: bad $key -> detached, backend removed" "state=$(xs $BH/state)"
+        done
+        [ "$(drv 'cat /run/devd.pid' | head -1)" = "$DP" ] && drv "kill -0 $DP" >/dev/null
+        ok $? "vbd3-hostile: devd is the same process, alive"
+        out=$(guest_rw "$G8" xvdb); r=$?
+        ok $r "vbd3-hostile: the guest's vbd3 disk still works" "$out"
+        out=$(guest_rw "$G8" xvdd); r=$?
+        ok $r "vbd3-hostile: the guest's vbd disk still works" "$out"
+        n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
+        [ "$n" = 1 ]
+        ok $? "vbd3-hostile: only the good disk's tapdisk remains" "tapdisks: $n"
+        $XL destroy g8 2>/dev/null
+        wait_gone "$(be vbd3 "$G8" $XVDB)" 30
+        ok $? "vbd3-hostile: guest destroyed, devd removed its vbd3 backend"
+    fi
 fi
 
 # 4. restart: kill -9 with vbd, vif and qdisk connected
