@@ -5,13 +5,13 @@ it).  With --check GUIDE, exits 1 naming every message the guide lacks."""
 import re
 import sys
 
-CALL = re.compile(r'\b(?:LOGD?|LOGED?|DLOG)\s*\(\s*(?:ERROR|WARN)\b'
+CALL = re.compile(r'\b(?:LOGD?|LOGED?|DLOG|VLOG|TLOG)\s*\(\s*(?:ERROR|WARN)\b'
                   r'|\bfprintf\s*\(\s*stderr\s*,|\bperror\s*\(')
 LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 DIRECTIVE = re.compile(r'%[-+ #0]*[0-9*]*(?:\.[0-9*]+)?(?:hh|h|ll|l|z|j|t)?[a-zA-Z%]')
 
 
-FAIL_CALL = re.compile(r'\bdevd_fail\s*\(')
+FAIL_CALL = re.compile(r'\b(?:devd_fail|vbd3_failed|vbd3_open_fail|tdc_error)\s*\(')
 
 
 def fmt_fragment(fmt):

@@ -132,6 +132,10 @@ static void test_validate_ok(void **s)
     assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_OK);
     r = rw(TD_OP_FLUSH, 8, 2, 0, 7);            /* FUA write */
     assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_OK);
+    r = rw(TD_OP_FLUSH, UINT64_MAX, 0, 0, 0);   /* blkfront's empty flush */
+    assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_OK);
+    r = rw(TD_OP_WRITE_BARRIER, UINT64_MAX, 0, 0, 0);
+    assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_OK);
     r = rw(TD_OP_FLUSH, 0, 0, 0, 0);            /* flush on read-only */
     assert_int_equal(td_req_validate(&r, IMG, true, false), TD_REQ_OK);
     r = rw(TD_OP_READ, 0, 1, 0, 7);
@@ -148,6 +152,9 @@ static void test_validate_rejects(void **s)
     assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_BAD_NSEGS);
     r = rw(TD_OP_FLUSH, 0, 12, 0, 7);
     assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_BAD_NSEGS);
+    r = rw(TD_OP_FLUSH, IMG, 1, 0, 0);          /* FUA write past the end */
+    assert_int_equal(td_req_validate(&r, IMG, false, false),
+                     TD_REQ_OUT_OF_RANGE);
     r = rw(TD_OP_READ, 0, 1, 5, 4);             /* first > last */
     assert_int_equal(td_req_validate(&r, IMG, false, false), TD_REQ_BAD_SEG);
     r = rw(TD_OP_READ, 0, 1, 0, 8);             /* past the page */

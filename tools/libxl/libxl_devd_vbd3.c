@@ -684,8 +684,7 @@ void libxl__devd_vbd3_adopt(libxl__egc *egc, libxl__gc *gc,
             libxl__devd_vbd3_evaluate(egc, gc, dds, domid, devid);
             return;
         }
-        vbd3_failed(gc, v, "its tapdisk is gone (it died while devd was"
-                    " not running)");
+        vbd3_failed(gc, v, "its tapdisk died while devd was down");
         return;
     }
     vbd3_op_start(v, g, RS_ADOPTING);
@@ -1156,8 +1155,7 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
         break;
     case RS_ACT_REINIT:
         if (!libxl__devd_tdc_connected(&v->tdc)) {
-            vbd3_failed(gc, v, "the frontend reconnects but its tapdisk is"
-                        " gone");
+            vbd3_failed(gc, v, "frontend reconnects, tapdisk gone");
             break;
         }
         if (vbd3_write_state(gc, v, DEVD_XBS_INITWAIT)) {

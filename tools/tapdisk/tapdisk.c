@@ -283,10 +283,11 @@ static int16_t do_request(image *m, td_req *q)
     case TD_OP_FLUSH:
         m->st.v[TD_STAT_REQS_FLUSH]++;
         if (q->nr_segments) {
+            uint8_t op = q->op;     /* answered with the op it came with */
             m->st.v[TD_STAT_REQS_WRITE]++;
             q->op = TD_OP_WRITE;
             st = do_data(m, q);
-            q->op = TD_OP_FLUSH;
+            q->op = op;
             if (st != TD_RSP_OKAY)
                 return st;
         }

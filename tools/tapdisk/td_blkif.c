@@ -142,7 +142,10 @@ td_req_verdict td_req_validate(td_req *r, uint64_t sectors, bool readonly,
         total += (uint64_t)(s->last_sect - s->first_sect + 1);
     }
     r->nr_sectors = total;
-    if (r->op != TD_OP_READ && total && readonly)
+    /* An empty flush carries no sector (Linux blkfront sends -1). */
+    if (!total)
+        return TD_REQ_OK;
+    if (r->op != TD_OP_READ && readonly)
         return TD_REQ_READONLY;
     if (!in_image(r->sector, total, sectors))
         return TD_REQ_OUT_OF_RANGE;
