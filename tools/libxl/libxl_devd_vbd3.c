@@ -795,8 +795,7 @@ static void vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
                         err.key, err.value, err.why)
             : GCSPRINTF("frontend %s/%s is missing", v->fe, err.key);
         v->failing = true;
-        v->fail_why = libxl__strdup(NOGC, why);
-        VLOG(ERROR, v, "%s", why);
+        v->fail_why = libxl__strdup(NOGC, why);    /* logged once, there */
         /* Let the ring go, should tapdisk have it, then Closed. */
         vbd3_op_start(v, g, RS_DISCONNECTING);
         req.type = TD_MSG_XENBLKIF_DISCONNECT;
@@ -1045,8 +1044,7 @@ static int vbd3_fe_column(libxl__gc *gc, devd_vbd3 *v)
                                &s) || !s)
         return RS_FE_ABSENT;
     if (libxl__devd_parse_state(s, &st)) {
-        VLOG(ERROR, v, "frontend %s/state=\"%s\" is not a XenbusState", v->fe,
-             s);
+        /* Logged by the failure it leads to (if it matters now). */
         if (!v->fail_why)
             v->fail_why = libxl__sprintf(NOGC, "frontend %s/state=\"%s\" is"
                                          " not a XenbusState", v->fe, s);

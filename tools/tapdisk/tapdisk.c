@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <liburing.h>
+#include <sys/eventfd.h>
 #include <xenevtchn.h>
 #include <xengnttab.h>
 
@@ -51,8 +53,31 @@
  * that keeps its ring full cannot starve the others. */
 #define BATCH 64
 
+struct image;
+
+/* One request in flight (io_uring path).  Allocated per ring at connect
+ * time, never per request. */
+typedef struct td_io {
+    struct image *m;
+    uint64_t id;
+    uint8_t op;                 /* as the frontend sent it: echoed back */
+    uint8_t nsegs;              /* data grants mapped at `pages` */
+    uint8_t *pages;
+    int pending;                /* SQEs not completed yet */
+    int16_t status;
+    bool to_guest;
+    size_t want;                /* bytes the data SQE must move */
+    uint64_t nr_sectors;
+    struct iovec iov[TD_MAX_SEGS];
+    struct td_io *next_free;
+} td_io;
+
 typedef struct ring {
     bool connected;
+    td_io *ios;                 /* geom.nr_ents slots */
+    td_io *free_ios;
+    unsigned int inflight;
+    bool notify;                /* responses written since the last push */
     uint32_t domid, devid, order, proto, port;
     uint32_t gref[TD_MAX_RING_PAGES];
     evtchn_port_t lport;
@@ -83,6 +108,12 @@ static int listen_fd = -1;
 static xengnttab_handle *xgt;
 static xenevtchn_handle *xce;
 static bool stopping;
+/* Asynchronous I/O.  Without io_uring (old kernel, seccomp) every request
+ * is served synchronously instead. */
+#define URING_DEPTH 512
+static struct io_uring uring;
+static bool uring_ok;
+static int uring_efd = -1;
 
 static void logm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logm(const char *fmt, ...)
@@ -148,12 +179,18 @@ static uint8_t *sr_entry(ring *r, uint32_t idx)
            (size_t)(idx & (r->geom.nr_ents - 1)) * r->geom.entry_size;
 }
 
+static void uring_drain(ring *r);
+
 static void ring_disconnect(image *m)
 {
     ring *r = &m->r;
 
     if (!r->connected)
         return;
+    /* Requests in flight write into guest pages and into the ring: they
+     * finish before anything is unmapped. */
+    uring_drain(r);
+    free(r->ios);
     if (xce && r->lport)
         xenevtchn_unbind(xce, r->lport);
     if (r->sring)
@@ -203,6 +240,19 @@ static int ring_connect(image *m, const td_blkif *b, char *why, size_t wl)
         return EINVAL;
     }
     r->lport = (evtchn_port_t)lp;
+    r->ios = calloc(r->geom.nr_ents, sizeof(*r->ios));
+    if (!r->ios) {
+        snprintf(why, wl, "out of memory");
+        xenevtchn_unbind(xce, r->lport);
+        xengnttab_unmap(xgt, r->sring, 1u << b->order);
+        memset(r, 0, sizeof(*r));
+        return ENOMEM;
+    }
+    for (i = 0; i < r->geom.nr_ents; i++) {
+        r->ios[i].m = m;
+        r->ios[i].next_free = i + 1 < r->geom.nr_ents ? &r->ios[i + 1] : NULL;
+    }
+    r->free_ios = r->ios;
     /* Attach, rather than init: a ring the frontend already used (a
      * reconnect) resumes where its responses stopped. */
     r->rsp_prod_pvt = r->req_cons = *sr_rsp_prod(r);
@@ -317,6 +367,7 @@ static void ring_notify(image *m)
     ring *r = &m->r;
     uint32_t old = *sr_rsp_prod(r), new = r->rsp_prod_pvt;
 
+    r->notify = false;
     __atomic_thread_fence(__ATOMIC_RELEASE);  /* responses before index */
     *sr_rsp_prod(r) = new;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* index before rsp_event */
@@ -326,15 +377,146 @@ static void ring_notify(image *m)
     }
 }
 
+static void respond(image *m, uint64_t id, uint8_t op, int16_t st)
+{
+    ring *r = &m->r;
+
+    if (st != TD_RSP_OKAY)
+        m->st.v[TD_STAT_ERRORS]++;
+    td_rsp_encode(sr_entry(r, r->rsp_prod_pvt), id, op, st);
+    r->rsp_prod_pvt++;
+    r->notify = true;
+}
+
+/* An SQE, submitting what is queued if the submission queue is full. */
+static struct io_uring_sqe *get_sqe(void)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
+
+    if (!sqe) {
+        io_uring_submit(&uring);
+        sqe = io_uring_get_sqe(&uring);
+    }
+    return sqe;
+}
+
+static void io_finish(td_io *io)
+{
+    image *m = io->m;
+    ring *r = &m->r;
+
+    if (io->pages)
+        xengnttab_unmap(xgt, io->pages, io->nsegs);
+    io->pages = NULL;
+    if (io->status == TD_RSP_OKAY && io->nsegs)
+        m->st.v[io->to_guest ? TD_STAT_SECTORS_READ
+                             : TD_STAT_SECTORS_WRITTEN] += io->nr_sectors;
+    respond(m, io->id, io->op, io->status);
+    io->next_free = r->free_ios;
+    r->free_ios = io;
+    r->inflight--;
+}
+
+/*
+ * Starts a validated request: maps its grants in one call and queues its
+ * SQEs (a write that must be flushed is linked to its fdatasync).  Returns
+ * false if it was answered at once instead (mapping failed).
+ */
+static bool io_start(image *m, td_req *q)
+{
+    ring *r = &m->r;
+    td_io *io = r->free_ios;
+    struct io_uring_sqe *sqe;
+    uint32_t refs[TD_MAX_SEGS];
+    bool flush = q->op == TD_OP_FLUSH || q->op == TD_OP_WRITE_BARRIER;
+    unsigned int i;
+
+    r->free_ios = io->next_free;
+    r->inflight++;
+    io->id = q->id;
+    io->op = q->op;
+    io->nsegs = q->op == TD_OP_DISCARD ? 0 : q->nr_segments;
+    io->to_guest = q->op == TD_OP_READ;
+    io->status = TD_RSP_OKAY;
+    io->nr_sectors = q->nr_sectors;
+    io->pending = 0;
+    io->pages = NULL;
+    io->want = 0;
+
+    switch (q->op) {
+    case TD_OP_READ: m->st.v[TD_STAT_REQS_READ]++; break;
+    case TD_OP_WRITE: m->st.v[TD_STAT_REQS_WRITE]++; break;
+    case TD_OP_DISCARD: m->st.v[TD_STAT_REQS_DISCARD]++; break;
+    default:
+        m->st.v[TD_STAT_REQS_FLUSH]++;
+        if (q->nr_segments)
+            m->st.v[TD_STAT_REQS_WRITE]++;
+    }
+
+    if (io->nsegs) {
+        for (i = 0; i < io->nsegs; i++)
+            refs[i] = q->seg[i].gref;
+        io->pages = xengnttab_map_domain_grant_refs(xgt, io->nsegs, r->domid,
+                        refs, io->to_guest ? PROT_READ | PROT_WRITE
+                                           : PROT_READ);
+        if (!io->pages) {
+            ILOG(m, "cannot map the %u data grant(s) of a request: %s",
+                 io->nsegs, strerror(errno));
+            io->status = TD_RSP_ERROR;
+            io->nsegs = 0;
+            io_finish(io);
+            return false;
+        }
+        for (i = 0; i < io->nsegs; i++) {
+            io->iov[i].iov_base = io->pages + (size_t)i * TD_PAGE_SIZE +
+                                  q->seg[i].first_sect * TD_SECTOR;
+            io->iov[i].iov_len = (size_t)(q->seg[i].last_sect -
+                                          q->seg[i].first_sect + 1) *
+                                 TD_SECTOR;
+            io->want += io->iov[i].iov_len;
+        }
+        sqe = get_sqe();
+        if (io->to_guest)
+            io_uring_prep_readv(sqe, m->fd, io->iov, io->nsegs,
+                                q->sector * TD_SECTOR);
+        else
+            io_uring_prep_writev(sqe, m->fd, io->iov, io->nsegs,
+                                 q->sector * TD_SECTOR);
+        io_uring_sqe_set_data(sqe, io);
+        if (flush)
+            sqe->flags |= IOSQE_IO_LINK;
+        io->pending++;
+    }
+    if (flush) {
+        sqe = get_sqe();
+        io_uring_prep_fsync(sqe, m->fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data(sqe, io);
+        io->pending++;
+    } else if (q->op == TD_OP_DISCARD) {
+        sqe = get_sqe();
+        io_uring_prep_fallocate(sqe, m->fd,
+                                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                q->sector * TD_SECTOR,
+                                q->nr_sectors * TD_SECTOR);
+        io_uring_sqe_set_data(sqe, io);
+        io->pending++;
+    }
+    if (!io->pending) {         /* an empty discard */
+        io_finish(io);
+        return false;
+    }
+    return true;
+}
+
 /* Handles up to BATCH requests; returns true if more are waiting. */
 static bool ring_process(image *m)
 {
     ring *r = &m->r;
     uint8_t entry[TD_ENTRY_MAX];
     unsigned int handled = 0;
+    bool queued = false;
     uint32_t rp;
     td_req q;
-    int16_t st;
 
     for (;;) {
         rp = *sr_req_prod(r);
@@ -343,30 +525,110 @@ static bool ring_process(image *m)
             ILOG(m, "frontend req_prod %u is impossible (responses at %u,"
                  " %u entries): disconnecting its ring", rp,
                  r->rsp_prod_pvt, r->geom.nr_ents);
+            if (queued)
+                io_uring_submit(&uring);
             ring_disconnect(m);
             return false;
         }
-        while (r->req_cons != rp && handled < BATCH) {
+        while (r->req_cons != rp && handled < BATCH &&
+               (!uring_ok || r->free_ios)) {
+            td_req_verdict v;
+
             /* Copied once: the frontend may rewrite the slot meanwhile. */
             memcpy(entry, sr_entry(r, r->req_cons), r->geom.entry_size);
             r->req_cons++;
-            td_req_decode(r->proto, entry, &q);
-            st = do_request(m, &q);
-            if (st != TD_RSP_OKAY)
-                m->st.v[TD_STAT_ERRORS]++;
-            td_rsp_encode(sr_entry(r, r->rsp_prod_pvt), q.id, q.op, st);
-            r->rsp_prod_pvt++;
             handled++;
+            td_req_decode(r->proto, entry, &q);
+            v = td_req_validate(&q, m->sectors, m->readonly, m->discard);
+            if (v == TD_REQ_OK && q.op == TD_OP_WRITE_BARRIER)
+                v = TD_REQ_BAD_OP;      /* not offered: no ordering here */
+            if (v != TD_REQ_OK) {
+                m->st.v[TD_STAT_BAD_REQUESTS]++;
+                /* A guest must not fill the disk with our log. */
+                if (m->st.v[TD_STAT_BAD_REQUESTS] <= 10)
+                    ILOG(m, "refusing request op %u sector %" PRIu64
+                         " segs %u: %s", q.op, q.sector, q.nr_segments,
+                         td_req_verdict_name(v));
+                respond(m, q.id, q.op, (int16_t)td_req_verdict_status(v));
+                continue;
+            }
+            if (uring_ok)
+                queued |= io_start(m, &q);
+            else
+                respond(m, q.id, q.op, do_request(m, &q));
         }
-        ring_notify(m);
-        if (handled >= BATCH)
-            return r->req_cons != *sr_req_prod(r);
+        if (queued)
+            io_uring_submit(&uring);
+        if (r->notify)
+            ring_notify(m);
+        if (handled >= BATCH || (uring_ok && !r->free_ios))
+            return r->req_cons != *sr_req_prod(r) && r->free_ios;
         /* RING_FINAL_CHECK_FOR_REQUESTS: ask for an event, then look
          * once more, so that a request racing with us is not missed. */
         *sr_req_event(r) = r->req_cons + 1;
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         if (r->req_cons == *sr_req_prod(r))
             return false;
+    }
+}
+
+/* Reaps completions; answers the requests that are done. */
+static void uring_reap(void)
+{
+    struct io_uring_cqe *cqe;
+    int i;
+
+    while (io_uring_peek_cqe(&uring, &cqe) == 0) {
+        td_io *io = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+
+        io_uring_cqe_seen(&uring, cqe);
+        if (!io)
+            continue;
+        /* The data SQE must move every byte; the others return 0. */
+        if (res < 0 || (io->want && res > 0 && (size_t)res != io->want)) {
+            if (io->status == TD_RSP_OKAY)
+                ILOG(io->m, "%s failed: %s", io->to_guest ? "read"
+                     : io->nsegs ? "write" : "flush or discard",
+                     res < 0 ? strerror(-res) : "short transfer");
+            io->status = TD_RSP_ERROR;
+        }
+        if (io->want && res >= 0)
+            io->want = 0;       /* the data part is done */
+        if (--io->pending == 0)
+            io_finish(io);
+    }
+    for (i = 0; i < MAX_IMAGES; i++)
+        if (images[i].used && images[i].r.connected && images[i].r.notify)
+            ring_notify(&images[i]);
+}
+
+static void uring_drain(ring *r)
+{
+    struct io_uring_cqe *cqe;
+
+    while (uring_ok && r->inflight) {
+        if (io_uring_wait_cqe(&uring, &cqe) < 0)
+            break;
+        uring_reap();
+    }
+}
+
+static void on_uring(void)
+{
+    uint64_t n;
+    int i;
+
+    if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        return;
+    uring_reap();
+    /* Slots came free: rings that stopped for want of them go on. */
+    for (i = 0; i < MAX_IMAGES; i++) {
+        image *m = &images[i];
+        if (m->used && m->r.connected && m->r.free_ios &&
+            m->r.req_cons != *sr_req_prod(&m->r))
+            while (m->r.connected && ring_process(m))
+                ;
     }
 }
 
@@ -382,9 +644,30 @@ static void on_evtchn(void)
         image *m = &images[i];
         if (m->used && m->r.connected && m->r.lport == (evtchn_port_t)port) {
             while (m->r.connected && ring_process(m))
-                ;   /* other rings' events queue meanwhile in the kernel */
+                ;
         }
     }
+}
+
+static void uring_setup(void)
+{
+    int rc = io_uring_queue_init(URING_DEPTH, &uring, 0);
+
+    if (rc < 0) {
+        logm("io_uring unavailable (%s): serving requests synchronously",
+             strerror(-rc));
+        return;
+    }
+    uring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (uring_efd < 0 || io_uring_register_eventfd(&uring, uring_efd)) {
+        logm("io_uring eventfd: %s: serving requests synchronously",
+             strerror(errno));
+        io_uring_queue_exit(&uring);
+        if (uring_efd >= 0) close(uring_efd);
+        uring_efd = -1;
+        return;
+    }
+    uring_ok = true;
 }
 
 /*----- images -----*/
@@ -483,8 +766,9 @@ static void image_info(const image *m, td_image *out)
     out->sectors = m->sectors;
     out->sector_size = TD_SECTOR;
     out->info = m->readonly ? TD_INFO_READONLY : 0;
-    out->features = TD_FEAT_FLUSH | TD_FEAT_BARRIER |
-                    (m->discard ? TD_FEAT_DISCARD : 0);
+    /* No write barrier: requests complete out of order, and flush is what
+     * every current frontend uses. */
+    out->features = TD_FEAT_FLUSH | (m->discard ? TD_FEAT_DISCARD : 0);
 }
 
 /*----- control protocol -----*/
@@ -725,7 +1009,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *sock = NULL, *logfile = NULL;
-    struct pollfd pfd[3 + MAX_CLIENTS];
+    struct pollfd pfd[4 + MAX_CLIENTS];
     sigset_t sigs;
     int sfd, opt, i, n;
 
@@ -766,6 +1050,7 @@ int main(int argc, char **argv)
     sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     for (i = 0; i < MAX_CLIENTS; i++)
         clients[i].fd = -1;
+    uring_setup();
     logm("serving control clients%s%s", sock ? " on " : "", sock ? sock : "");
 
     while (!stopping) {
@@ -777,6 +1062,7 @@ int main(int argc, char **argv)
         for (i = 0; i < MAX_CLIENTS; i++)
             pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
                                         .events = POLLIN };
+        pfd[n++] = (struct pollfd){ .fd = uring_efd, .events = POLLIN };
         if (poll(pfd, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -787,6 +1073,8 @@ int main(int argc, char **argv)
             logm("terminating on a signal");
             break;
         }
+        if (pfd[3 + MAX_CLIENTS].revents)
+            on_uring();
         if (pfd[2].revents)
             on_evtchn();
         for (i = 0; i < MAX_CLIENTS; i++)
