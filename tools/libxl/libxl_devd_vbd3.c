@@ -253,6 +253,23 @@ static devd_vbd3 *tdc_vbd3(devd_tdc *c)
     return CONTAINER_OF(c, devd_vbd3, tdc);
 }
 
+static void vbd3_op_end(libxl__egc *egc, devd_vbd3 *v);
+
+/*
+ * devd is stopping (libxl_ao_abort) in the middle of a step: end it and
+ * change nothing in XenStore; the next devd adopts the device as it is.
+ */
+static bool vbd3_aborted(libxl__egc *egc, devd_vbd3 *v, int rc)
+{
+    EGC_GC;
+
+    if (rc != ERROR_ABORTED && !v->dds->aborting)
+        return false;
+    VLOG(DEBUG, v, "step cut short: devd is stopping");
+    vbd3_op_end(egc, v);
+    return true;
+}
+
 static void vbd3_op_start(devd_vbd3 *v, devd_guest *g, devd_rs_state rs)
 {
     v->op = libxl__devd_op_new(v->dds, g, v->d);
@@ -454,6 +471,9 @@ static void vbd3_opened_child(libxl__egc *egc, libxl__ev_child *child,
     EGC_GC;
     int rc;
 
+    if (vbd3_aborted(egc, v, 0))
+        return;
+
     if (status) {
         libxl_report_child_exitstatus(CTX, XTL_ERROR, "tapdisk launcher",
                                       pid, status);
@@ -495,6 +515,9 @@ static const char *tdc_error(libxl__gc *gc, devd_tdc *c, int rc,
 static void vbd3_open_image(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     td_msg req = { .type = TD_MSG_DISK_INFO };
     const char *why;
     EGC_GC;
@@ -575,6 +598,9 @@ static int vbd3_watch_frontend(libxl__gc *gc, devd_vbd3 *v)
 static void vbd3_open_info(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     const char *why;
     EGC_GC;
 
@@ -699,6 +725,9 @@ void libxl__devd_vbd3_adopt(libxl__egc *egc, libxl__gc *gc,
 static void vbd3_adopt_list(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     const char *why = NULL;
     bool connected = false;
     EGC_GC;
@@ -863,6 +892,9 @@ out:
 static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     const char *why = NULL;
     EGC_GC;
 
@@ -904,6 +936,9 @@ static void vbd3_disconnect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
 static void vbd3_disconnect_done(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     EGC_GC;
     const char *why = tdc_error(gc, c, rc, "tapdisk cannot let the ring go");
 
@@ -956,6 +991,9 @@ static void vbd3_release(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
 static void vbd3_release_closed(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     td_msg req = { .type = TD_MSG_LIST, .minor = TD_NO_MINOR };
     EGC_GC;
     const char *why = v->open ? tdc_error(gc, c, rc, "closing the image")
@@ -973,6 +1011,9 @@ static void vbd3_release_closed(libxl__egc *egc, devd_tdc *c, int rc)
 static void vbd3_release_listed(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
     EGC_GC;
 
     /* Stop tapdisk only if it serves nothing else (td-ctl may have given

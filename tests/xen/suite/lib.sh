@@ -41,6 +41,7 @@ guest_up() {
     [ "${1:-}" = "--" ] && shift
     for d in "$@"; do vifs="$vifs$sep'$d'"; sep=", "; done
     sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$disks|" -e "s|@VIFS@|$vifs|" \
+        -e "s/^memory = .*/memory = ${GUEST_MEM:-128}/" \
         /etc/xen/bed/guest.cfg > /run/$name.cfg
     $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
     local g; g=$($XL domid "$name") || return 1
