@@ -66,6 +66,7 @@ typedef struct td_io {
     int pending;                /* SQEs not completed yet */
     int16_t status;
     bool to_guest;
+    bool barrier;               /* a write barrier: nothing passes it */
     size_t want;                /* bytes the data SQE must move */
     uint64_t nr_sectors;
     struct iovec iov[TD_MAX_SEGS];
@@ -77,6 +78,7 @@ typedef struct ring {
     td_io *ios;                 /* geom.nr_ents slots */
     td_io *free_ios;
     unsigned int inflight;
+    bool barrier_wait;          /* a barrier is in flight: consume nothing */
     bool notify;                /* responses written since the last push */
     uint32_t domid, devid, order, proto, port;
     uint32_t gref[TD_MAX_RING_PAGES];
@@ -412,6 +414,9 @@ static void io_finish(td_io *io)
         m->st.v[io->to_guest ? TD_STAT_SECTORS_READ
                              : TD_STAT_SECTORS_WRITTEN] += io->nr_sectors;
     respond(m, io->id, io->op, io->status);
+    if (io->barrier)
+        r->barrier_wait = false;
+    io->barrier = false;
     io->next_free = r->free_ios;
     r->free_ios = io;
     r->inflight--;
@@ -420,9 +425,9 @@ static void io_finish(td_io *io)
 /*
  * Starts a validated request: maps its grants in one call and queues its
  * SQEs (a write that must be flushed is linked to its fdatasync).  Returns
- * false if it was answered at once instead (mapping failed).
+ * its slot, or NULL if it was answered at once instead (mapping failed).
  */
-static bool io_start(image *m, td_req *q)
+static td_io *io_start(image *m, td_req *q)
 {
     ring *r = &m->r;
     td_io *io = r->free_ios;
@@ -465,7 +470,7 @@ static bool io_start(image *m, td_req *q)
             io->status = TD_RSP_ERROR;
             io->nsegs = 0;
             io_finish(io);
-            return false;
+            return NULL;
         }
         for (i = 0; i < io->nsegs; i++) {
             io->iov[i].iov_base = io->pages + (size_t)i * TD_PAGE_SIZE +
@@ -503,9 +508,9 @@ static bool io_start(image *m, td_req *q)
     }
     if (!io->pending) {         /* an empty discard */
         io_finish(io);
-        return false;
+        return NULL;
     }
-    return true;
+    return io;
 }
 
 /* Handles up to BATCH requests; returns true if more are waiting. */
@@ -531,7 +536,7 @@ static bool ring_process(image *m)
             return false;
         }
         while (r->req_cons != rp && handled < BATCH &&
-               (!uring_ok || r->free_ios)) {
+               (!uring_ok || (r->free_ios && !r->barrier_wait))) {
             td_req_verdict v;
 
             /* Copied once: the frontend may rewrite the slot meanwhile. */
@@ -540,8 +545,6 @@ static bool ring_process(image *m)
             handled++;
             td_req_decode(r->proto, entry, &q);
             v = td_req_validate(&q, m->sectors, m->readonly, m->discard);
-            if (v == TD_REQ_OK && q.op == TD_OP_WRITE_BARRIER)
-                v = TD_REQ_BAD_OP;      /* not offered: no ordering here */
             if (v != TD_REQ_OK) {
                 m->st.v[TD_STAT_BAD_REQUESTS]++;
                 /* A guest must not fill the disk with our log. */
@@ -552,8 +555,23 @@ static bool ring_process(image *m)
                 respond(m, q.id, q.op, (int16_t)td_req_verdict_status(v));
                 continue;
             }
-            if (uring_ok)
-                queued |= io_start(m, &q);
+            if (uring_ok && q.op == TD_OP_WRITE_BARRIER) {
+                /* Everything before it completes first, nothing after it
+                 * starts before it is on disk. */
+                if (queued)
+                    io_uring_submit(&uring);
+                queued = false;
+                uring_drain(r);
+                if (!r->connected)
+                    return false;
+                td_io *io = io_start(m, &q);
+                if (io) {
+                    io->barrier = true;
+                    r->barrier_wait = true;
+                    queued = true;
+                }
+            } else if (uring_ok)
+                queued |= io_start(m, &q) != NULL;
             else
                 respond(m, q.id, q.op, do_request(m, &q));
         }
@@ -561,8 +579,10 @@ static bool ring_process(image *m)
             io_uring_submit(&uring);
         if (r->notify)
             ring_notify(m);
-        if (handled >= BATCH || (uring_ok && !r->free_ios))
-            return r->req_cons != *sr_req_prod(r) && r->free_ios;
+        if (handled >= BATCH ||
+            (uring_ok && (!r->free_ios || r->barrier_wait)))
+            return r->req_cons != *sr_req_prod(r) && r->free_ios &&
+                   !r->barrier_wait;
         /* RING_FINAL_CHECK_FOR_REQUESTS: ask for an event, then look
          * once more, so that a request racing with us is not missed. */
         *sr_req_event(r) = r->req_cons + 1;
@@ -626,7 +646,7 @@ static void on_uring(void)
     for (i = 0; i < MAX_IMAGES; i++) {
         image *m = &images[i];
         if (m->used && m->r.connected && m->r.free_ios &&
-            m->r.req_cons != *sr_req_prod(&m->r))
+            !m->r.barrier_wait && m->r.req_cons != *sr_req_prod(&m->r))
             while (m->r.connected && ring_process(m))
                 ;
     }
@@ -766,9 +786,8 @@ static void image_info(const image *m, td_image *out)
     out->sectors = m->sectors;
     out->sector_size = TD_SECTOR;
     out->info = m->readonly ? TD_INFO_READONLY : 0;
-    /* No write barrier: requests complete out of order, and flush is what
-     * every current frontend uses. */
-    out->features = TD_FEAT_FLUSH | (m->discard ? TD_FEAT_DISCARD : 0);
+    out->features = TD_FEAT_FLUSH | TD_FEAT_BARRIER |
+                    (m->discard ? TD_FEAT_DISCARD : 0);
 }
 
 /*----- control protocol -----*/

@@ -221,6 +221,17 @@ if want vbd3-hostile; then
         n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "vbd3-hostile: only the good disk's tapdisk remains" "tapdisks: $n"
+        # Its tapdisk dies: that device goes Closed with the reason; devd
+        # and the vbd disk go on.
+        drv "pkill -9 -x tapdisk" >/dev/null
+        B8=$(be vbd3 "$G8" $XVDB)
+        wait_key "$B8/state" 6 30
+        err=$(xs "$B8/hotplug-error")
+        case "$err" in *"tapdisk died"*) r=0;; *) r=1;; esac
+        ok $r "vbd3-hostile: tapdisk killed -> that device Closed, hotplug-error says so" "state=$(xs $B8/state) error=$err"
+        out=$(guest_rw "$G8" xvdd); r=$?
+        [ $r = 0 ] && drv "kill -0 $DP" >/dev/null
+        ok $? "vbd3-hostile: tapdisk killed -> devd alive, the vbd disk still works" "$out"
         $XL destroy g8 2>/dev/null
         wait_gone "$(be vbd3 "$G8" $XVDB)" 30
         ok $? "vbd3-hostile: guest destroyed, devd removed its vbd3 backend"
