@@ -642,11 +642,15 @@ static void on_uring(void)
     if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
         return;
     uring_reap();
-    /* Slots came free: rings that stopped for want of them go on. */
+    /*
+     * Slots came free: rings that stopped for want of them go on.  Even a
+     * ring with nothing new is looked at: one that stopped left req_event
+     * behind, and the frontend notifies only when req_prod crosses it, so
+     * without the final check in ring_process no event would ever come.
+     */
     for (i = 0; i < MAX_IMAGES; i++) {
         image *m = &images[i];
-        if (m->used && m->r.connected && m->r.free_ios &&
-            !m->r.barrier_wait && m->r.req_cons != *sr_req_prod(&m->r))
+        if (m->used && m->r.connected && m->r.free_ios && !m->r.barrier_wait)
             while (m->r.connected && ring_process(m))
                 ;
     }
