@@ -100,35 +100,20 @@ static const char *be_read(libxl__gc *gc, devd_vbd3 *v, const char *key)
     return s;
 }
 
+typedef struct {
+    const char *key, *val;
+} vbd3_kv;
+
+static int vbd3_publish(libxl__gc *gc, devd_vbd3 *v, const vbd3_kv *kv,
+                        int n, const char *hotplug_status, int state);
+
 /* Our backend state, written only when it changes; never recreates a
- * backend directory that has gone. */
+ * backend directory that has gone (ERROR_NOTFOUND). */
 static int vbd3_write_state(libxl__gc *gc, devd_vbd3 *v, int state)
 {
-    const char *path = GCSPRINTF("%s/state", v->be);
-    xs_transaction_t t = XBT_NULL;
-    const char *cur;
-    int rc;
-
     if (v->be_state == state)
         return 0;
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = libxl__xs_read_checked(gc, t, path, &cur);
-        if (rc) goto out;
-        if (!cur) { rc = ERROR_NOTFOUND; goto out; }
-        rc = libxl__xs_printf(gc, t, path, "%d", state);
-        if (rc) goto out;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) break;
-        if (rc < 0) goto out;
-    }
-    v->be_state = state;
-    return 0;
-
-out:
-    libxl__xs_transaction_abort(gc, &t);
-    return rc;
+    return vbd3_publish(gc, v, NULL, 0, NULL, state);
 }
 
 /* Backend-written keys the frontend may read and nobody else change. */
@@ -537,13 +522,17 @@ static void vbd3_open_image(libxl__egc *egc, devd_tdc *c, int rc)
         vbd3_open_fail(egc, v, "cannot ask tapdisk for the disk info");
 }
 
-/* Features, then InitWait, in one transaction. */
-static int vbd3_publish_initwait(libxl__gc *gc, devd_vbd3 *v)
+/*
+ * In one transaction, retried on EAGAIN: the keys (readable by the
+ * frontend only), hotplug-status if given, then the state, so that the
+ * frontend never sees the state before what goes with it.
+ */
+static int vbd3_publish(libxl__gc *gc, devd_vbd3 *v, const vbd3_kv *kv,
+                        int n, const char *hotplug_status, int state)
 {
-    const td_image *im = &v->img;
     xs_transaction_t t = XBT_NULL;
     const char *st;
-    int rc;
+    int rc, i;
 
     for (;;) {
         rc = libxl__xs_transaction_start(gc, &t);
@@ -551,40 +540,51 @@ static int vbd3_publish_initwait(libxl__gc *gc, devd_vbd3 *v)
         rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", v->be), &st);
         if (rc) goto out;
         if (!st) { rc = ERROR_NOTFOUND; goto out; }
-        if ((rc = vbd3_xs_write_ro(gc, v, t, "max-ring-page-order",
-                        GCSPRINTF("%u", v->dds->vbd3_max_order))) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "feature-flush-cache",
-                        im->features & TD_FEAT_FLUSH ? "1" : "0")) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "feature-barrier",
-                        im->features & TD_FEAT_BARRIER ? "1" : "0")) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "feature-discard",
-                        im->features & TD_FEAT_DISCARD ? "1" : "0")) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "feature-persistent", "0")) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "feature-max-indirect-segments",
-                                   "0")))
-            goto out;
-        if ((im->features & TD_FEAT_DISCARD) &&
-            ((rc = vbd3_xs_write_ro(gc, v, t, "discard-granularity",
-                                    "4096")) ||
-             (rc = vbd3_xs_write_ro(gc, v, t, "discard-alignment", "0")) ||
-             (rc = vbd3_xs_write_ro(gc, v, t, "discard-secure", "0"))))
-            goto out;
-        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", v->be),
-                              "connected");
-        if (rc) goto out;
+        for (i = 0; i < n; i++) {
+            rc = vbd3_xs_write_ro(gc, v, t, kv[i].key, kv[i].val);
+            if (rc) goto out;
+        }
+        if (hotplug_status) {
+            rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status",
+                                                   v->be), "%s",
+                                  hotplug_status);
+            if (rc) goto out;
+        }
         rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/state", v->be), "%d",
-                              DEVD_XBS_INITWAIT);
+                              state);
         if (rc) goto out;
         rc = libxl__xs_transaction_commit(gc, &t);
         if (!rc) break;
         if (rc < 0) goto out;
     }
-    v->be_state = DEVD_XBS_INITWAIT;
+    v->be_state = state;
     return 0;
 
 out:
     libxl__xs_transaction_abort(gc, &t);
     return rc;
+}
+
+/* Exactly the features tapdisk implements, then InitWait. */
+static int vbd3_publish_initwait(libxl__gc *gc, devd_vbd3 *v)
+{
+    uint32_t f = v->img.features;
+    bool discard = f & TD_FEAT_DISCARD;
+    const vbd3_kv kv[] = {
+        { "max-ring-page-order", GCSPRINTF("%u", v->dds->vbd3_max_order) },
+        { "feature-flush-cache", f & TD_FEAT_FLUSH ? "1" : "0" },
+        { "feature-barrier", f & TD_FEAT_BARRIER ? "1" : "0" },
+        { "feature-discard", discard ? "1" : "0" },
+        { "feature-persistent", "0" },
+        { "feature-max-indirect-segments", "0" },
+        /* only with discard (the last three) */
+        { "discard-granularity", "4096" },
+        { "discard-alignment", "0" },
+        { "discard-secure", "0" },
+    };
+
+    return vbd3_publish(gc, v, kv, discard ? 9 : 6, "connected",
+                        DEVD_XBS_INITWAIT);
 }
 
 static int vbd3_watch_frontend(libxl__gc *gc, devd_vbd3 *v)
@@ -852,41 +852,17 @@ static void vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
         vbd3_connect_done(egc, &v->tdc, rc);
 }
 
-/* sectors, sector-size, info and Connected: one transaction. */
+/* The geometry, then Connected. */
 static int vbd3_publish_connected(libxl__gc *gc, devd_vbd3 *v)
 {
-    xs_transaction_t t = XBT_NULL;
-    const char *st;
-    int rc;
+    const vbd3_kv kv[] = {
+        { "sector-size", GCSPRINTF("%u", v->img.sector_size) },
+        { "physical-sector-size", GCSPRINTF("%u", v->img.sector_size) },
+        { "sectors", GCSPRINTF("%" PRIu64, v->img.sectors) },
+        { "info", GCSPRINTF("%u", v->img.info) },
+    };
 
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", v->be), &st);
-        if (rc) goto out;
-        if (!st) { rc = ERROR_NOTFOUND; goto out; }
-        if ((rc = vbd3_xs_write_ro(gc, v, t, "sector-size",
-                                   GCSPRINTF("%u", v->img.sector_size))) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "physical-sector-size",
-                                   GCSPRINTF("%u", v->img.sector_size))) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "sectors",
-                        GCSPRINTF("%" PRIu64, v->img.sectors))) ||
-            (rc = vbd3_xs_write_ro(gc, v, t, "info",
-                                   GCSPRINTF("%u", v->img.info))))
-            goto out;
-        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/state", v->be), "%d",
-                              DEVD_XBS_CONNECTED);
-        if (rc) goto out;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) break;
-        if (rc < 0) goto out;
-    }
-    v->be_state = DEVD_XBS_CONNECTED;
-    return 0;
-
-out:
-    libxl__xs_transaction_abort(gc, &t);
-    return rc;
+    return vbd3_publish(gc, v, kv, 4, NULL, DEVD_XBS_CONNECTED);
 }
 
 static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
