@@ -12,6 +12,9 @@ DIRECTIVE = re.compile(r'%[-+ #0]*[0-9*]*(?:\.[0-9*]+)?(?:hh|h|ll|l|z|j|t)?[a-zA
 
 
 FAIL_CALL = re.compile(r'\b(?:devd_fail|vbd3_failed|vbd3_open_fail|tdc_error)\s*\(')
+# tapdisk and td-ctl: every line of their log and every reason they give.
+TD_CALL = re.compile(r'\b(?:logm|ILOG)\s*\(|\bfprintf\s*\(\s*stderr\s*,'
+                     r'|\bsnprintf\s*\(\s*why\s*,|\bsend_error\s*\(')
 
 
 def fmt_fragment(fmt):
@@ -21,7 +24,8 @@ def fmt_fragment(fmt):
 
 def messages(path):
     text = open(path, encoding='utf-8').read()
-    for m in CALL.finditer(text):
+    call = TD_CALL if '/tapdisk/' in path else CALL
+    for m in call.finditer(text):
         # the format: the first run of adjacent string literals
         lit = LIT.search(text, m.end())
         if not lit or lit.start() > text.find(';', m.end()):
@@ -35,7 +39,7 @@ def messages(path):
             parts.append(nxt.group(1))
             pos = nxt.end()
         best = fmt_fragment(''.join(parts))
-        if len(best) >= 6:
+        if len(best) >= 6 and not best.startswith('usage:'):
             yield path, best
     for m in FAIL_CALL.finditer(text):
         # every reason a device can fail with is its own message

@@ -14,7 +14,8 @@ S=$top_srcdir
 
 check "every error message of devd is in the troubleshooting guide" \
     python3 "$S/tests/docs/error_strings.py" --check "$S/docs/driver-domains.md" \
-        "$S"/tools/libxl/libxl_devd*.c "$S"/xl/xl_devd*.c
+        "$S"/tools/libxl/libxl_devd*.c "$S"/xl/xl_devd*.c \
+        "$S"/tools/tapdisk/tapdisk.c "$S"/tools/tapdisk/td-ctl.c
 
 # ```cfg PATH blocks in the guide must be PATH, byte for byte.
 guide_configs() {
