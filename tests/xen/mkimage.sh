@@ -8,7 +8,7 @@
 set -euo pipefail
 CACHE=$1 STAGE=$2 SRC=$3
 BED=$SRC/tests/xen
-PKGS=xen-utils-4.17,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio
+PKGS=xen-utils-4.17,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1
 mkdir -p "$CACHE"
 cd "$CACHE"
 log() { echo "mkimage: $*" >&2; }

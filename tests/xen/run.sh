@@ -61,7 +61,7 @@ rc=$(cat "$ART/share/rc" 2>/dev/null || echo 1)
 
 # Which scenarios failed (the first word of each test's name).
 echo "# scenario summary ($DEVD devd):"
-for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api bench; do
+for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api bench sanitizers; do
     p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
     [ $((p + f)) = 0 ] && continue
     [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"

@@ -454,6 +454,13 @@ if want api; then
     fi
 fi
 
+# make check-xen-asan: libxl, xl and tapdisk built with ASan + UBSan.
+if [ -f /opt/xl-devd/sanitized ]; then
+    out=$(drv "cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30"; cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30)
+    [ -z "$(echo $out)" ]
+    ok $? "sanitizers: no ASan or UBSan report in the driver domain or dom0" "$out"
+fi
+
 drv "sync" >/dev/null
 $XL destroy drv 2>/dev/null
 echo "1..$T"
