@@ -371,8 +371,13 @@ if want churn; then
     [ "$bad" = 0 ]
     ok $? "churn: $CHURN_CYCLES attach/detach cycles all completed" "$bad failures"
     say "churn: devd RSS ${rss1} KiB after cycle 1, ${rssN} KiB after cycle $CHURN_CYCLES"
+    # Under ASan freed memory waits in its quarantine (256 MiB): RSS then
+    # says nothing about devd; the sanitizers check the memory instead.
+    SAN=; [ -f /opt/xl-devd/sanitized ] && SAN="ASan build: RSS is its quarantine"
+    if [ -n "$SAN" ]; then skip "churn: devd RSS grew by at most 1 MiB" "$SAN"; else
     [ -n "$rss1" ] && [ -n "$rssN" ] && [ $((rssN - rss1)) -le 1024 ]
     ok $? "churn: devd RSS grew by at most 1 MiB (${rss1} -> ${rssN} KiB)"
+    fi
     # An event storm on a connected device: 4000 watch events (writes of
     # its state and online nodes), each handled and freed.  Paced, so that
     # no event queue on the way drops any.
@@ -385,8 +390,10 @@ if want churn; then
     sleep 3
     rssB=$(drv "devd-ctl rss" | head -1)
     say "churn: devd RSS ${rssA} KiB before and ${rssB} KiB after 4000 events"
+    if [ -n "$SAN" ]; then skip "churn: 4000 events leave RSS flat" "$SAN"; else
     [ -n "$rssA" ] && [ -n "$rssB" ] && [ $((rssB - rssA)) -le 256 ]
     ok $? "churn: 4000 events on a tracked device leave RSS flat (${rssA} -> ${rssB} KiB)"
+    fi
     $XL block-detach g5 xvdd >/dev/null 2>&1
     wait_gone "$p" 30
     ok $? "churn: device still detaches after the storm"
@@ -456,6 +463,9 @@ fi
 
 # make check-xen-asan: libxl, xl and tapdisk built with ASan + UBSan.
 if [ -f /opt/xl-devd/sanitized ]; then
+    n=$(drv 'grep -c libasan /proc/$(cat /run/devd.pid)/maps' | head -1)
+    [ "${n:-0}" -gt 0 ]
+    ok $? "sanitizers: the driver domain's devd runs with ASan" "libasan mappings: $n"
     out=$(drv "cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30"; cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30)
     [ -z "$(echo $out)" ]
     ok $? "sanitizers: no ASan or UBSan report in the driver domain or dom0" "$out"
