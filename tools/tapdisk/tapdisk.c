@@ -284,8 +284,9 @@ static int16_t do_data(image *m, td_req *q)
     pages = xengnttab_map_domain_grant_refs(xgt, n, r->domid, refs,
                     to_guest ? PROT_READ | PROT_WRITE : PROT_READ);
     if (!pages) {
-        ILOG(m, "cannot map the %u data grant(s) of a request: %s", n,
-             strerror(errno));
+        if (m->st.v[TD_STAT_ERRORS] < 10)
+            ILOG(m, "cannot map the %u data grant(s) of a request: %s", n,
+                 strerror(errno));
         return TD_RSP_ERROR;
     }
     for (i = 0; i < n; i++) {
@@ -465,8 +466,10 @@ static td_io *io_start(image *m, td_req *q)
                         refs, io->to_guest ? PROT_READ | PROT_WRITE
                                            : PROT_READ);
         if (!io->pages) {
-            ILOG(m, "cannot map the %u data grant(s) of a request: %s",
-                 io->nsegs, strerror(errno));
+            /* The guest chooses its grants: do not let it fill our log. */
+            if (m->st.v[TD_STAT_ERRORS] < 10)
+                ILOG(m, "cannot map the %u data grant(s) of a request: %s",
+                     io->nsegs, strerror(errno));
             io->status = TD_RSP_ERROR;
             io->nsegs = 0;
             io_finish(io);
