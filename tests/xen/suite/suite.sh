@@ -195,9 +195,9 @@ if want vbd3-hostile; then
                  "state|$F/ring-ref 8 $F/event-channel 5"; do
             i=$((i + 1)); key=${c%%|*}; keys=${c#*|}
             drv "truncate -s 16M /srv/h2.img" >/dev/null
-            $XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" >/dev/null 2>&1
+            att=$($XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" 2>&1)
             BH=$(be vbd3 "$G8" $XVDC)
-            wait_key "$BH/state" 2 60 || say "case $key: backend not in InitWait: $(xs $BH/state)"
+            wait_key "$BH/state" 2 60 || say "case $key: backend not in InitWait: $(xs $BH/state) $att"
             st=3; [ "$key" = state ] && st=junk
             dcmd "$G8" "xenstore-write $keys && xenstore-write $F/state $st" >/dev/null
             wait_key "$BH/state" 6 30
@@ -211,6 +211,9 @@ if want vbd3-hostile; then
             $XL block-detach g8 xvdc >/dev/null 2>&1
             wait_gone "$BH" 30
             ok $? "vbd3-hostile: bad $key -> detached, backend removed" "state=$(xs $BH/state)"
+            # dom0 removes the frontend after the backend: wait for it too
+            # before attaching the same vdev again.
+            wait_gone "/local/domain/$G8/$F" 30
         done
         [ "$(drv 'cat /run/devd.pid' | head -1)" = "$DP" ] && drv "kill -0 $DP" >/dev/null
         ok $? "vbd3-hostile: devd is the same process, alive"
