@@ -500,12 +500,12 @@ static const char *tdc_error(libxl__gc *gc, devd_tdc *c, int rc,
 static void vbd3_open_image(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
-
-    if (vbd3_aborted(egc, v, rc))
-        return;
     td_msg req = { .type = TD_MSG_DISK_INFO };
     const char *why;
     EGC_GC;
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
 
     why = tdc_error(gc, c, rc, GCSPRINTF("tapdisk cannot open %s",
                                          v->params));
@@ -598,11 +598,11 @@ static int vbd3_watch_frontend(libxl__gc *gc, devd_vbd3 *v)
 static void vbd3_open_info(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+    const char *why;
+    EGC_GC;
 
     if (vbd3_aborted(egc, v, rc))
         return;
-    const char *why;
-    EGC_GC;
 
     why = tdc_error(gc, c, rc, "tapdisk cannot give the disk info");
     if (why) {
@@ -725,13 +725,13 @@ void libxl__devd_vbd3_adopt(libxl__egc *egc, libxl__gc *gc,
 static void vbd3_adopt_list(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
-
-    if (vbd3_aborted(egc, v, rc))
-        return;
     const char *why = NULL;
     bool connected = false;
     EGC_GC;
     int i;
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
 
     why = tdc_error(gc, c, rc, "asking tapdisk what it serves");
     if (why) goto fail;
@@ -868,11 +868,11 @@ static int vbd3_publish_connected(libxl__gc *gc, devd_vbd3 *v)
 static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+    const char *why = NULL;
+    EGC_GC;
 
     if (vbd3_aborted(egc, v, rc))
         return;
-    const char *why = NULL;
-    EGC_GC;
 
     /* Already connected (devd restarted between the two) is success. */
     if (!rc && c->rsp[0].type == TD_MSG_ERROR &&
@@ -912,11 +912,11 @@ static void vbd3_disconnect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
 static void vbd3_disconnect_done(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+    EGC_GC;
+    const char *why = tdc_error(gc, c, rc, "tapdisk cannot let the ring go");
 
     if (vbd3_aborted(egc, v, rc))
         return;
-    EGC_GC;
-    const char *why = tdc_error(gc, c, rc, "tapdisk cannot let the ring go");
 
     if (v->failing) {
         char *fw = v->fail_why;
@@ -967,13 +967,13 @@ static void vbd3_release(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
 static void vbd3_release_closed(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
-
-    if (vbd3_aborted(egc, v, rc))
-        return;
     td_msg req = { .type = TD_MSG_LIST, .minor = TD_NO_MINOR };
     EGC_GC;
     const char *why = v->open ? tdc_error(gc, c, rc, "closing the image")
                               : NULL;
+
+    if (vbd3_aborted(egc, v, rc))
+        return;
 
     if (why)
         VLOG(WARN, v, "%s", why);
@@ -987,10 +987,10 @@ static void vbd3_release_closed(libxl__egc *egc, devd_tdc *c, int rc)
 static void vbd3_release_listed(libxl__egc *egc, devd_tdc *c, int rc)
 {
     devd_vbd3 *v = tdc_vbd3(c);
+    EGC_GC;
 
     if (vbd3_aborted(egc, v, rc))
         return;
-    EGC_GC;
 
     /* Stop tapdisk only if it serves nothing else (td-ctl may have given
      * it more). */
