@@ -31,7 +31,6 @@
 #define DLOG(l, d, f, ...) \
     LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
 
-
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
                           uint32_t domid, uint32_t devid);
@@ -46,10 +45,6 @@ static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
                               int rc);
-void libxl__devd_op_done(libxl__egc *egc, devd_op *op);
-static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
-                            bool *exists, bool *values_ok,
-                            int *state, int *online);
 static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
                            devd_guest *g, devd_device *d, devd_action act);
 static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
@@ -140,7 +135,7 @@ static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
     libxl__devd_device_set_error(d, why);
     /* Remember what the backend looked like, so that only a real change
      * of state or online retries. */
-    if (devd_read_values(gc, devd_be_path(gc, dds, d), d->domid, &exists,
+    if (libxl__devd_read_values(gc, devd_be_path(gc, dds, d), d->domid, &exists,
                          &values_ok, &state, &online) || !values_ok)
         state = online = -1;
     d->failed_state = state;
@@ -425,7 +420,7 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
          * instead of bringing it up and waiting for an InitWait that will
          * not come. */
         if (act == DEVD_ACT_ADD && d->dirty &&
-            !devd_read_values(gc, devd_be_path(gc, dds, d), d->domid,
+            !libxl__devd_read_values(gc, devd_be_path(gc, dds, d), d->domid,
                               &o.exists, &o.values_ok, &o.state,
                               &o.online) &&
             libxl__devd_classify(&o) == DEVD_ACT_REMOVE) {
@@ -519,7 +514,7 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 /*----- events -----*/
 
 /* Reads and strictly parses a backend's state and online. */
-static int devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
+int libxl__devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
                             bool *exists, bool *values_ok,
                             int *state, int *online)
 {
@@ -585,7 +580,7 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
         return;
     }
     be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid, devid);
-    if (devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
+    if (libxl__devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
                          &o.state, &o.online)) {
         LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
         return;
@@ -719,7 +714,7 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     devd_guest *g;
     devd_device *d;
 
-    if (devd_read_values(gc, be, domid, &exists, &values_ok, &state, &online)
+    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state, &online)
         || !exists)
         return DEVD_ACT_IGNORE;
     libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),

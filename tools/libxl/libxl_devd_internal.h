@@ -50,6 +50,11 @@ _hidden devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
 _hidden void libxl__devd_op_done(libxl__egc *egc, devd_op *op);
 _hidden void libxl__devd_fill_ldev(libxl__devd_state *dds,
                                    const devd_device *d, libxl__device *ldev);
+/* A backend's state and online, strictly parsed (junk is logged): exists
+ * if its state node is there, values_ok if both parsed. */
+_hidden int libxl__devd_read_values(libxl__gc *gc, const char *be,
+                                    uint32_t domid, bool *exists,
+                                    bool *values_ok, int *state, int *online);
 _hidden void libxl__devd_drop_guest_if_empty(libxl__gc *gc,
                                              libxl__devd_state *dds,
                                              devd_guest *g);

@@ -180,7 +180,6 @@ static void tdc_timeout_cb(libxl__egc *egc, libxl__ev_time *ev,
     if (rc != ERROR_ABORTED)
         TLOG(ERROR, c, "tapdisk did not answer a %s in time",
              td_msg_name(c->req_type));
-    libxl__ev_time_deregister(gc, &c->timeout);
     tdc_reply(egc, c, rc == ERROR_ABORTED ? ERROR_ABORTED : ERROR_TIMEDOUT);
 }
 

@@ -1077,30 +1077,26 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
     devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
     devd_device *d = libxl__devd_device_find(g, "vbd3", devid);
     const char *be = GCSPRINTF("%s/vbd3/%u/%u", dds->be_path, domid, devid);
-    const char *s = NULL, *o = NULL, *gen = NULL;
-    int state = -1, online = 1, col;
+    const char *gen = NULL;
+    bool exists, values_ok;
+    int state = -1, online = -1, col;
     devd_rs_action act;
     devd_vbd3 *v;
 
     if (dds->aborting)
         return;
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", be), &s);
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/online", be), &o);
+    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state,
+                                &online)) {
+        LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
+        return;
+    }
+    if (exists && !values_ok)
+        return;     /* junk (logged) or no online yet */
     libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/" GEN_KEY, be), &gen);
-    if (s && libxl__devd_parse_state(s, &state)) {
-        LOGD(ERROR, domid, "%s: state=\"%s\" is not a XenbusState, ignoring"
-             " this backend until it changes", be, s);
-        return;
-    }
-    if (o && libxl__devd_parse_online(o, &online)) {
-        LOGD(ERROR, domid, "%s: online=\"%s\" is neither 0 nor 1, ignoring"
-             " this backend until it changes", be, o);
-        return;
-    }
 
     if (!d) {
-        if (!s || state == DEVD_XBS_CLOSED || !o)
-            return;     /* nothing to serve (yet) */
+        if (!exists || state == DEVD_XBS_CLOSED)
+            return;     /* nothing to serve */
         v = vbd3_new(gc, dds, domid, devid, &g);
         if (!v)
             return;
@@ -1113,7 +1109,7 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
         d->dirty = true;
         return;
     }
-    if (!s) {
+    if (!exists) {
         vbd3_release(egc, gc, v, g, false, false);
         return;
     }

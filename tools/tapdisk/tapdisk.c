@@ -310,21 +310,12 @@ static int16_t do_data(image *m, td_req *q)
     return TD_RSP_OKAY;
 }
 
+/* A request ring_process already validated, served synchronously (the
+ * path without io_uring). */
 static int16_t do_request(image *m, td_req *q)
 {
-    td_req_verdict v = td_req_validate(q, m->sectors, m->readonly,
-                                       m->discard);
     int16_t st = TD_RSP_OKAY;
 
-    if (v != TD_REQ_OK) {
-        m->st.v[TD_STAT_BAD_REQUESTS]++;
-        /* Rate-limited by nature: one line per bad request would let a
-         * guest fill the disk; log the first few only. */
-        if (m->st.v[TD_STAT_BAD_REQUESTS] <= 10)
-            ILOG(m, "refusing request op %u sector %" PRIu64 " segs %u: %s",
-                 q->op, q->sector, q->nr_segments, td_req_verdict_name(v));
-        return (int16_t)td_req_verdict_status(v);
-    }
     switch (q->op) {
     case TD_OP_READ:
         m->st.v[TD_STAT_REQS_READ]++;
