@@ -1,32 +1,46 @@
 #!/bin/bash
-# make bench: one boot of the real-Xen bed; fio in a guest against the same
-# raw image served three ways by the driver domain: kernel blkback (vbd),
-# QEMU qdisk, and tapdisk (vbd3, through devd's ring server).  Prints the
-# figures and their ratio to blkback; writes them, one line per figure, to
-# BUILDDIR/tests/bench/results.txt.  No thresholds: figures, not verdicts.
+# make bench: one boot of the real-Xen bed.
+#  - bench: fio in a guest against the same raw image served three ways by
+#    the driver domain: kernel blkback (vbd), QEMU qdisk, and tapdisk (vbd3,
+#    through devd's ring server); ratios to blkback.
+#  - bench-devd: our devd and Debian's stock xl devd in turn: attach latency
+#    per kind, XenStore requests per attach, RSS over attach/detach cycles,
+#    startup over 1,000 (10,000) existing backends; ratios ours/stock
+#    (tests/xen/suite/bench-devd.sh says how each is measured).
+# Writes one line per figure to BUILDDIR/tests/bench/results.txt.  No
+# thresholds: figures, not verdicts.
 #   bench.sh BUILDDIR SRCDIR
 set -uo pipefail
 B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
 OUT=$B/tests/bench
 mkdir -p "$OUT"
-DEVD=ours SCENARIOS="bench" ART_NAME=bench "$S/tests/xen/run.sh" "$B" "$S" > "$OUT/bed.log" 2>&1
+DEVD=ours SCENARIOS="${BENCH_SCENARIOS:-bench bench-devd}" ART_NAME=bench "$S/tests/xen/run.sh" "$B" "$S" > "$OUT/bed.log" 2>&1
 rc=$?
 [ $rc = 77 ] && { echo "SKIP: no qemu-system-x86_64: the bed cannot run"; exit 0; }
-grep -E "^(not ok|ok|#)" "$OUT/bed.log" | grep -E "bench:|qemu exited" 
+grep -E "^(not ok|ok|#)" "$OUT/bed.log" | grep -E "bench(-devd)?:|qemu exited"
 grep '^BENCH ' "$OUT/bed.log" > "$OUT/raw.txt"
 if [ ! -s "$OUT/raw.txt" ]; then
     echo "bench: no figures (see $OUT/bed.log)"; exit 1
 fi
 awk -v when="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v ver="$(git -C "$S" describe --always --dirty 2>/dev/null || echo unknown)" '
 function f(s, k,   i, n, a) { n = split(s, a, " "); for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2); return "" }
-{ k = f($0, "kind"); t = f($0, "test"); v[k, t] = f($0, "value"); u[t] = f($0, "unit"); tests[t] = 1 }
+function ratio(a, b) { return (b != "" && b + 0 > 0 && a != "") ? sprintf("%.2f", a / b) : "n/a" }
+{
+    d = f($0, "devd"); k = f($0, "kind"); t = f($0, "test")
+    if (d == "") { v[k, t] = f($0, "value"); u[t] = f($0, "unit"); tests[t] = 1; next }
+    key = t " " k " " f($0, "stat"); dv[d, key] = f($0, "value"); du[key] = f($0, "unit"); keys[key] = 1
+}
 END {
     name["vbd"] = "blkback"; name["qdisk"] = "qdisk"; name["vbd3"] = "tapdisk"
-    print "# xl-devd bench " ver " " when " (guest fio under QEMU TCG: compare ratios, not absolutes)"
+    print "# xl-devd bench " ver " " when " (under QEMU TCG: compare ratios, not absolutes)"
     for (t in tests) for (i = 1; i <= 3; i++) {
         k = (i == 1 ? "vbd" : i == 2 ? "qdisk" : "vbd3")
-        r = (v["vbd", t] > 0) ? sprintf("%.2f", v[k, t] / v["vbd", t]) : "n/a"
-        printf "bench %s %s %s %s ratio-to-blkback %s\n", t, name[k], u[t], v[k, t], r
+        printf "bench %s %s %s %s ratio-to-blkback %s\n", t, name[k], u[t], v[k, t], ratio(v[k, t], v["vbd", t])
+    }
+    # devd figures: ours and stock side by side; "-" where stock has no such device kind.
+    for (key in keys) {
+        o = dv["ours", key]; s = dv["stock", key]
+        printf "devd %s %s ours %s stock %s ratio-ours-to-stock %s\n", key, du[key], (o == "" ? "-" : o), (s == "" ? "-" : s), ratio(o, s)
     }
 }' "$OUT/raw.txt" | sort > "$OUT/results.txt"
 echo "# results ($OUT/results.txt):"

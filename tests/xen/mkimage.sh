@@ -64,7 +64,7 @@ cp "$BED/init/initrd-init" initrd-root/init; chmod +x initrd-root/init
 install -m 755 "$BED/init/xt-init" rootfs/sbin/xt-init
 install -m 755 "$BED/init/devd-ctl" rootfs/usr/local/bin/devd-ctl
 mkdir -p rootfs/etc/xen/bed
-cp "$BED/cfg/drv.cfg" "$BED/cfg/guest.cfg" "$BED/suite/lib.sh" rootfs/etc/xen/bed/
+cp "$BED/cfg/drv.cfg" "$BED/cfg/guest.cfg" "$BED/suite/lib.sh" "$BED/suite/bench-devd.sh" rootfs/etc/xen/bed/
 install -m 755 "$BED/suite/suite.sh" rootfs/etc/xen/bed/suite.sh
 rm -rf rootfs/opt/xl-devd
 cp -a "$STAGE/." rootfs/

@@ -20,12 +20,17 @@ echo "# staging the build into $STAGE"
 rm -rf "$STAGE"
 make -s -C "$B" install prefix=/opt/xl-devd DESTDIR="$STAGE" >"$X.install.log" 2>&1 ||
     { echo "Bail out! make install failed"; tail -20 "$X.install.log"; exit 1; }
+# make bench's probes (built, never installed) go into the image too.
+if [ -x "$B/tests/bench/xs-lat" ]; then
+    install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
+    install -D -m 755 "$B/tests/bench/xscount.so" "$STAGE/usr/local/lib/xl-devd-bench/xscount.so"
+fi
 "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! image build failed"; exit 1; }
 
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-50} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api}" /etc/xen/bed/suite.sh
+$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-50} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
@@ -61,7 +66,7 @@ rc=$(cat "$ART/share/rc" 2>/dev/null || echo 1)
 
 # Which scenarios failed (the first word of each test's name).
 echo "# scenario summary ($DEVD devd):"
-for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api bench sanitizers; do
+for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api bench bench-devd sanitizers; do
     p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
     [ $((p + f)) = 0 ] && continue
     [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"

@@ -273,6 +273,9 @@ if want bench; then
     $XL destroy gb 2>/dev/null
 fi
 
+# bench-devd (make bench only): ours against Debian's stock devd.
+want bench-devd && . /etc/xen/bed/bench-devd.sh
+
 # 4. restart: kill -9 with vbd, vif and qdisk connected
 if want restart; then
     drv "truncate -s 64M /srv/r1.img /srv/r2.img" >/dev/null

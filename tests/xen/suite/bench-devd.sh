@@ -1,0 +1,230 @@
+# make bench, the devd half: our devd and Debian's stock `xl devd`, one
+# after the other in the same driver domain of the same boot.  Sourced by
+# suite.sh (needs lib.sh, DRV, DRVBE).  Prints TAP checks (that each step
+# ran) and "BENCH devd=D test=T kind=K stat=S value=V unit=U" figures.
+#
+# For each devd:
+#   rss:     devd's resident memory after startup, after BENCH_CYCLES (200)
+#            attach/detach cycles (vbd, vif and qdisk in turn), difference;
+#   attach:  BENCH_ATTACHES (10) attaches per kind, timed by xs-lat in dom0
+#            from the backend directory's first watch event to state 4 and
+#            hotplug-status "connected" (qdisk: state 4, QEMU writes no
+#            hotplug-status);
+#   xs-ops:  devd's XenStore requests per attach and per detach, counted in
+#            devd itself by the xscount.so shim;
+#   adopt:   devd started over BENCH_ADOPT (1000) Connected backends of
+#            domains that do not run: seconds until its CPU time stops
+#            growing, and that CPU time; then 10 times as many if the first
+#            run projects to under a minute.
+#
+# qdisk attaches are written into XenStore here, as libxl would write them:
+# dom0's libxl refuses to hot-attach a qdisk to a PV guest ("device model
+# required"), and a guest created for each would time its boot, not devd.
+
+BT=/usr/local/lib/xl-devd-bench
+BENCH_ATTACHES=${BENCH_ATTACHES:-10}
+BENCH_CYCLES=${BENCH_CYCLES:-200}
+BENCH_ADOPT=${BENCH_ADOPT:-1000}
+XVDE=51776
+ADOPT_BIG=no
+bench() { echo "BENCH devd=$1 test=$2 kind=$3 stat=$4 value=$5 unit=$6"; }
+
+# The devd under test, started with the counting shim.
+devd_switch() {
+    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount; devd-ctl start" 30 >/dev/null
+    drv 'kill -0 $(cat /run/devd.pid)' >/dev/null
+}
+# devd's XenStore counters: "requests watch-events"
+xs_counts() {
+    drv "od -v -An -t u8 -w8 /run/xscount" | awk 'NF == 1 { n++; if (n <= 12) r += $1; else e = $1 } END { print r + 0, e + 0 }'
+}
+xs_by_type() { # the same counters, named (the order of tests/bench/xscount.c)
+    drv "od -v -An -t u8 -w8 /run/xscount" | awk 'BEGIN { split("read write directory mkdir rm get-perms set-perms txn-start txn-end watch unwatch other watch-events", n, " ") }
+        NF == 1 { i++; if ($1) printf "%s=%s ", n[i], $1 }'
+}
+
+# qdisk: libxl's keys and permissions.  libxl writes both directories in
+# one transaction; here the frontend's state comes last, as the guest
+# probes a frontend only once its state is Initialising and gives up on it
+# if the backend is not there yet.
+qdisk_attach() { # GUEST-DOMID DEVID VDEV IMAGE
+    local fe=/local/domain/$1/device/vbd/$2 be=$DRVBE/qdisk/$1/$2
+    xenstore-write $fe/backend "$be" $fe/backend-id "$DRV" $fe/virtual-device "$2" \
+        $fe/device-type disk $fe/trusted 1 &&
+    xenstore-chmod -r $fe "n$1" "r$DRV" &&
+    xenstore-write $be/frontend "$fe" $be/frontend-id "$1" $be/removable 0 $be/bootable 1 \
+        $be/dev "$3" $be/type qdisk $be/mode w $be/device-type disk $be/params "raw:$4" \
+        $be/discard-enable 1 $be/specification xen $be/online 1 $be/state 1 &&
+    xenstore-chmod -r $be "n$DRV" "r$1" &&
+    xenstore-write $fe/state 1
+}
+# As libxl's removal for a driver domain's backend: online 0 + Closing,
+# devd removes the backend, then the toolstack removes the frontend.
+qdisk_detach() { # GUEST-DOMID DEVID
+    local be=$DRVBE/qdisk/$1/$2
+    xenstore-write $be/online 0 $be/state 5
+    wait_gone $be 60; local r=$?
+    xenstore-rm /local/domain/$1/device/vbd/$2 2>/dev/null
+    return $r
+}
+
+# One attach of KIND to guest gl and its wait; one detach.  On failure,
+# what the toolstack said and where the backend stands.
+b_attach() {
+    local r
+    case $1 in
+    vbd)   $XL block-attach gl "backend=drv,vdev=xvde,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
+               connected vbd "$GL" $XVDE 60 ;;
+    vbd3)  $XL block-attach gl "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
+               connected vbd3 "$GL" $XVDE 60 ;;
+    vif)   $XL network-attach gl backend=drv bridge=xenbr0 >/run/b.err 2>&1 && connected vif "$GL" 0 60 ;;
+    qdisk) qdisk_attach "$GL" $XVDE xvde /srv/l.img >/run/b.err 2>&1 && connected qdisk "$GL" $XVDE 90 ;;
+    esac
+    r=$?
+    [ $r = 0 ] || b_diag "$1" "attach"
+    return $r
+}
+b_detach() {
+    local r
+    case $1 in
+    vbd|vbd3) $XL block-detach gl xvde >/run/b.err 2>&1
+              wait_gone "$(be $1 "$GL" $XVDE)" 60 && wait_gone /local/domain/$GL/device/vbd/$XVDE 30 ;;
+    vif)      $XL network-detach gl 0 >/run/b.err 2>&1
+              wait_gone "$(be vif "$GL" 0)" 60 && wait_gone /local/domain/$GL/device/vif/0 30 ;;
+    qdisk)    qdisk_detach "$GL" $XVDE >/run/b.err 2>&1 ;;
+    esac
+    r=$?
+    [ $r = 0 ] || b_diag "$1" "detach"
+    return $r
+}
+b_diag() {
+    local id=$XVDE; [ "$1" = vif ] && id=0
+    say "bench-devd: $1 $2 failed: $(grep -iE 'error|fail|warn' /run/b.err | tr '\n' ' ' | tail -c 1500)"
+    [ -d /share ] && cp /run/b.err /share/bench-$1-$2.err
+    say "  backend: $(xenstore-ls -f "$(be "$1" "$GL" $id)" 2>&1 | grep -E '/(state|online|hotplug-status|hotplug-error) ' | tr '\n' ' ')"
+    say "  devd log: $(drv "tail -n 4 /var/log/xen/xldevd.log | grep -v cpu_bitmap" | tr '\n' ' ' | tail -c 600)"
+}
+
+# N Connected vbd backends of domains 20000.. (10 disks each), in XenStore
+# only.  They belong to dom0 with read access for the driver domain: as
+# many nodes owned by the driver domain would pass xenstored's per-domain
+# quotas (1000 nodes, 2.5 MB), and devd only reads them.
+ADOPT_BASE=20000
+adopt_populate() { # N
+    local ndom=$(( ($1 + 9) / 10 ))
+    xenstore-write $DRVBE/vbd/$ADOPT_BASE ""    # make sure the kind exists
+    xenstore-rm $DRVBE/vbd/$ADOPT_BASE
+    xenstore-chmod $DRVBE/vbd n0 "r$DRV"
+    awk -v n="$1" -v base=$ADOPT_BASE -v be=$DRVBE/vbd 'BEGIN {
+        for (i = 0; i < n; i++) {
+            d = base + int(i / 10); v = 51712 + (i % 10) * 16; p = be "/" d "/" v
+            print p "/frontend /local/domain/" d "/device/vbd/" v
+            print p "/frontend-id " d; print p "/type phy"; print p "/params /dev/null"
+            print p "/online 1"; print p "/hotplug-status connected"; print p "/state 4"
+        } }' | xargs -n 700 xenstore-write
+    [ "$(xenstore-list $DRVBE/vbd | awk -v b=$ADOPT_BASE '$1 >= b' | wc -l)" = "$ndom" ]
+}
+adopt_clean() {
+    xenstore-list $DRVBE/vbd 2>/dev/null | awk -v b=$ADOPT_BASE -v be=$DRVBE/vbd '$1 >= b { print be "/" $1 }' |
+        xargs -r -n 200 xenstore-rm
+    xenstore-chmod $DRVBE/vbd "n$DRV"
+}
+
+bench_devd_one() { # ours|stock
+    local D=$1 k i c0 c1 c2 ra rd ea n kinds=${BENCH_KINDS:-vbd vif qdisk vbd3} rss0 rss1 out secs cpu N
+    [ "$D" = stock ] && kinds=${kinds/vbd3/}
+    devd_switch "$D"
+    ok $? "bench-devd: $D devd started with the XenStore counter"
+    sleep 3
+    rss0=$(drv "devd-ctl rss" | head -1)
+    bench "$D" rss-startup all value "${rss0:-0}" KiB
+
+    # Attach latency and XenStore requests, BENCH_ATTACHES of each kind.
+    $BT/xs-lat "$DRVBE" "$GL" > /run/lat-$D.log 2>&1 &
+    local latpid=$!
+    for i in $(seq 50); do grep -q ready /run/lat-$D.log && break; sleep 0.1; done
+    for k in $kinds; do
+        ra=0; rd=0; ea=0; n=0
+        for i in $(seq "$BENCH_ATTACHES"); do
+            set -- $(xs_counts); c0=$1 e0=$2
+            b_attach $k || { say "bench-devd: $D $k attach $i failed"; break; }
+            set -- $(xs_counts); c1=$1 e1=$2
+            b_detach $k || { say "bench-devd: $D $k detach $i failed"; break; }
+            set -- $(xs_counts); c2=$1
+            ra=$((ra + c1 - c0)); rd=$((rd + c2 - c1)); ea=$((ea + e1 - e0)); n=$((n + 1))
+        done
+        [ "$n" = "$BENCH_ATTACHES" ]
+        ok $? "bench-devd: $D devd: $n of $BENCH_ATTACHES $k attach/detach cycles completed"
+        [ "$n" -gt 0 ] || continue
+        bench "$D" xs-requests-per-attach $k mean "$(awk -v a=$ra -v n=$n 'BEGIN{printf "%.1f", a / n}')" requests
+        bench "$D" xs-requests-per-detach $k mean "$(awk -v a=$rd -v n=$n 'BEGIN{printf "%.1f", a / n}')" requests
+        bench "$D" xs-watch-events-per-attach $k mean "$(awk -v a=$ea -v n=$n 'BEGIN{printf "%.1f", a / n}')" events
+    done
+    sleep 1; kill $latpid 2>/dev/null; wait $latpid 2>/dev/null
+    for k in $kinds; do
+        out=$(awk -v k=$k '$1 == "attach" && $2 == k { print $5 }' /run/lat-$D.log | sort -n)
+        n=$(echo "$out" | grep -c .)
+        [ "$n" -ge "$BENCH_ATTACHES" ]
+        ok $? "bench-devd: $D devd: $k attach latency measured $n times" "$(grep " $k " /run/lat-$D.log | head -5)"
+        [ "$n" -gt 0 ] || continue
+        bench "$D" attach-ms $k median "$(echo "$out" | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')" ms
+        bench "$D" attach-ms $k max "$(echo "$out" | tail -1)" ms
+    done
+
+    # Memory over attach/detach cycles of the kinds both devds serve.
+    local t0; t0=$(now); n=0
+    for i in $(seq "$BENCH_CYCLES"); do
+        case $((i % 3)) in 1) k=vbd;; 2) k=vif;; 0) k=qdisk;; esac
+        b_attach $k && b_detach $k || { say "bench-devd: $D cycle $i ($k) failed"; break; }
+        n=$i
+    done
+    rss1=$(drv "devd-ctl rss" | head -1)
+    [ "$n" = "$BENCH_CYCLES" ]
+    ok $? "bench-devd: $D devd: $n of $BENCH_CYCLES attach/detach cycles completed ($(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%.0f", b - a}') s)"
+    bench "$D" rss-after-cycles all value "${rss1:-0}" KiB
+    bench "$D" rss-growth all value "$(( ${rss1:-0} - ${rss0:-0} ))" KiB
+    bench "$D" cycles all value "$n" cycles
+
+    # Startup over pre-existing backends.
+    for N in $BENCH_ADOPT $((BENCH_ADOPT * 10)); do
+        [ "$N" -gt 0 ] || break
+        drv "devd-ctl term" >/dev/null
+        adopt_populate $N
+        ok $? "bench-devd: $D devd: $N Connected backends written for domains that do not run"
+        out=$(drv "devd-ctl adopt" 300)
+        secs=$(echo "$out" | sed -n 's/.*secs=\([0-9.]*\).*/\1/p')
+        cpu=$(echo "$out" | sed -n 's/.*cpu=\([0-9.]*\).*/\1/p')
+        [ -n "$secs" ] && [ -n "$cpu" ]
+        ok $? "bench-devd: $D devd: started over $N backends and went idle" "$out"
+        bench "$D" adopt-seconds $N wall "${secs:-0}" s
+        bench "$D" adopt-cpu-seconds $N cpu "${cpu:-0}" s
+        set -- $(xs_counts)
+        bench "$D" adopt-xs-requests $N total "$1" requests
+        say "bench-devd: $D over $N backends, requests by type: $(xs_by_type)"
+        bench "$D" rss-after-adopt $N value "$(drv "devd-ctl rss" | head -1)" KiB
+        if [ "$D" = ours ]; then
+            c=$(echo "$out" | sed -n 's/.*adopted=\([0-9]*\).*/\1/p')
+            [ "${c:-0}" = "$N" ]
+            ok $? "bench-devd: ours tracks all $N backends it started over" "adopted: $c"
+            bench "$D" adopt-tracked $N count "${c:-0}" backends
+        fi
+        drv "devd-ctl term" >/dev/null
+        adopt_clean
+        # 10 times as many only if that projects to under a minute for
+        # ours (which runs first; stock then does the same counts).
+        if [ "$D" = ours ] && [ "$N" = "$BENCH_ADOPT" ]; then
+            awk -v s="${secs:-999}" 'BEGIN { exit !(s * 10 < 60) }' && ADOPT_BIG=yes || ADOPT_BIG=no
+            say "bench-devd: $((N * 10)) backends: $([ $ADOPT_BIG = yes ] && echo measured || echo "not measured: ours took ${secs}s for $N, so more than a minute for $((N * 10))")"
+        fi
+        [ "$ADOPT_BIG" = yes ] || break
+    done
+    drv "devd-ctl start" >/dev/null
+}
+
+drv "truncate -s 16M /srv/l.img" >/dev/null
+guest_up gl
+ok $? "bench-devd: guest gl up (devices come and go on it)"
+GL=$(domid gl)
+for D in ours stock; do bench_devd_one $D; done
+drv "rm -f /run/devd.xscount; echo ours > /run/devd.kind; devd-ctl term; devd-ctl start" >/dev/null
+$XL destroy gl 2>/dev/null
