@@ -639,21 +639,78 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
     devd_add(egc, gc, dds, g, d);
 }
 
-/* A kind or guest directory changed (typically: was removed). */
+/* A directory's children; none if it cannot be listed. */
+static char **devd_list(libxl__gc *gc, const char *path, unsigned int *n)
+{
+    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
+
+    if (!l)
+        *n = 0;
+    return l;
+}
+
+/* One guest's backend directories (<kind>/<domid>) as listed once, so
+ * that a prefix event costs a listing per guest and kind, not two reads
+ * per device. */
+#define DEVD_LISTINGS 8
+typedef struct {
+    const char *dir[DEVD_LISTINGS];
+    char **names[DEVD_LISTINGS];
+    unsigned int n[DEVD_LISTINGS];
+    int used;
+} devd_listings;
+
+/* Whether d's backend directory is still listed under its guest's.  A
+ * directory that cannot be listed (gone, or an error) lists nothing. */
+static bool devd_listed(libxl__gc *gc, libxl__devd_state *dds,
+                        devd_listings *ls, const devd_device *d)
+{
+    const char *dir = GCSPRINTF("%s/%s/%u", dds->be_path, d->kind, d->domid);
+    const char *id = GCSPRINTF("%u", d->devid);
+    unsigned int i;
+    int j;
+
+    for (j = 0; j < ls->used; j++)
+        if (!strcmp(ls->dir[j], dir))
+            break;
+    if (j == ls->used) {
+        if (ls->used == DEVD_LISTINGS)
+            j = ls->used - 1;   /* more kinds than slots: reuse the last */
+        else
+            ls->used++;
+        ls->dir[j] = dir;
+        ls->names[j] = devd_list(gc, dir, &ls->n[j]);
+    }
+    for (i = 0; i < ls->n[j]; i++)
+        if (!strcmp(ls->names[j][i], id))
+            return true;
+    return false;
+}
+
+/*
+ * A backend, kind or guest directory itself changed: created, removed, or
+ * the watch's first event.  Devices still listed under it send their own
+ * events when their state or online changes; only those that are gone
+ * need looking at.
+ */
 static void devd_evaluate_prefix(libxl__egc *egc, libxl__gc *gc,
                                  libxl__devd_state *dds, const devd_path *p)
 {
     devd_guest *g, *gnext;
     devd_device *d, *dnext;
+    devd_listings ls;
 
     /* evaluate may free devices and guests: take next pointers first. */
     for (g = SLIST_FIRST(&dds->table.guests); g; g = gnext) {
         gnext = SLIST_NEXT(g, next);
         if (p->level >= DEVD_PATH_GUEST && g->domid != p->domid)
             continue;
+        ls.used = 0;
         for (d = SLIST_FIRST(&g->devices); d; d = dnext) {
             dnext = SLIST_NEXT(d, next);
             if (p->level >= DEVD_PATH_KIND && strcmp(d->kind, p->kind))
+                continue;
+            if (devd_listed(gc, dds, &ls, d))
                 continue;
             /* If this frees d and so g, d was g's last device: dnext is
              * NULL and g is not touched again. */
@@ -752,16 +809,6 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     *g_r = g;
     *d_r = d;
     return act;
-}
-
-/* Lists a directory's numeric children, logging and skipping junk. */
-static char **devd_list(libxl__gc *gc, const char *path, unsigned int *n)
-{
-    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
-
-    if (!l)
-        *n = 0;
-    return l;
 }
 
 static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,

@@ -25,7 +25,7 @@ BT=/usr/local/lib/xl-devd-bench
 BENCH_ATTACHES=${BENCH_ATTACHES:-10}
 BENCH_CYCLES=${BENCH_CYCLES:-200}
 BENCH_ADOPT=${BENCH_ADOPT:-1000}
-XVDE=51776
+XVDE=51776 XVDF=51792 XVDG=51808
 ADOPT_BIG=no
 bench() { echo "BENCH devd=$1 test=$2 kind=$3 stat=$4 value=$5 unit=$6"; }
 
@@ -68,37 +68,40 @@ qdisk_detach() { # GUEST-DOMID DEVID
     return $r
 }
 
-# One attach of KIND to guest gl and its wait; one detach.  On failure,
-# what the toolstack said and where the backend stands.
+# One attach of KIND to guest gl and its wait; one detach, which also waits
+# for the guest to have dropped the device (a frontend re-created before
+# the guest saw it go can wedge the guest's xenbus).  Each disk kind has its
+# own vdev.  On failure, what the toolstack said and where the backend is.
+b_id() { case $1 in vbd) echo $XVDE;; vbd3) echo $XVDF;; qdisk) echo $XVDG;; vif) echo 0;; esac; }
 b_attach() {
     local r
     case $1 in
     vbd)   $XL block-attach gl "backend=drv,vdev=xvde,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
                connected vbd "$GL" $XVDE 60 ;;
-    vbd3)  $XL block-attach gl "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
-               connected vbd3 "$GL" $XVDE 60 ;;
+    vbd3)  $XL block-attach gl "backend=drv,backendtype=tap,vdev=xvdf,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
+               connected vbd3 "$GL" $XVDF 60 ;;
     vif)   $XL network-attach gl backend=drv bridge=xenbr0 >/run/b.err 2>&1 && connected vif "$GL" 0 60 ;;
-    qdisk) qdisk_attach "$GL" $XVDE xvde /srv/l.img >/run/b.err 2>&1 && connected qdisk "$GL" $XVDE 90 ;;
+    qdisk) qdisk_attach "$GL" $XVDG xvdg /srv/l.img >/run/b.err 2>&1 && connected qdisk "$GL" $XVDG 90 ;;
     esac
     r=$?
     [ $r = 0 ] || b_diag "$1" "attach"
     return $r
 }
 b_detach() {
-    local r
+    local r fk=vbd
     case $1 in
-    vbd|vbd3) $XL block-detach gl xvde >/run/b.err 2>&1
-              wait_gone "$(be $1 "$GL" $XVDE)" 60 && wait_gone /local/domain/$GL/device/vbd/$XVDE 30 ;;
-    vif)      $XL network-detach gl 0 >/run/b.err 2>&1
-              wait_gone "$(be vif "$GL" 0)" 60 && wait_gone /local/domain/$GL/device/vif/0 30 ;;
-    qdisk)    qdisk_detach "$GL" $XVDE >/run/b.err 2>&1 ;;
+    vbd|vbd3) $XL block-detach gl $([ $1 = vbd ] && echo xvde || echo xvdf) >/run/b.err 2>&1 ;;
+    vif)      $XL network-detach gl 0 >/run/b.err 2>&1; fk=vif ;;
+    qdisk)    qdisk_detach "$GL" $XVDG >/run/b.err 2>&1 ;;
     esac
+    wait_gone "$(be $1 "$GL" "$(b_id $1)")" 60 && wait_gone "/local/domain/$GL/device/$fk/$(b_id $1)" 30 &&
+        dcmd "$GL" "for i in \$(seq 150); do [ -e /sys/bus/xen/devices/$fk-$(b_id $1) ] || exit 0; sleep 0.2; done; exit 1" 60 >/dev/null
     r=$?
     [ $r = 0 ] || b_diag "$1" "detach"
     return $r
 }
 b_diag() {
-    local id=$XVDE; [ "$1" = vif ] && id=0
+    local id; id=$(b_id "$1")
     say "bench-devd: $1 $2 failed: $(grep -iE 'error|fail|warn' /run/b.err | tr '\n' ' ' | tail -c 1500)"
     [ -d /share ] && cp /run/b.err /share/bench-$1-$2.err
     say "  backend: $(xenstore-ls -f "$(be "$1" "$GL" $id)" 2>&1 | grep -E '/(state|online|hotplug-status|hotplug-error) ' | tr '\n' ' ')"
