@@ -61,17 +61,21 @@ static struct inst *find(const char *kind, unsigned long devid, bool make)
     return free_slot;
 }
 
+/* Its directory is gone: says so if it never got there, frees the slot. */
+static void forget(struct inst *in, unsigned long domid)
+{
+    if (!in->done)
+        printf("unfinished %s %lu %lu\n", in->kind, domid, in->devid);
+    in->used = false;
+}
+
 static void forget_kind(const char *kind, unsigned long domid)
 {
     int i;
 
-    for (i = 0; i < MAXDEV; i++) {
-        if (!tab[i].used || strcmp(tab[i].kind, kind))
-            continue;
-        if (!tab[i].done)
-            printf("unfinished %s %lu %lu\n", kind, domid, tab[i].devid);
-        tab[i].used = false;
-    }
+    for (i = 0; i < MAXDEV; i++)
+        if (tab[i].used && !strcmp(tab[i].kind, kind))
+            forget(&tab[i], domid);
     fflush(stdout);
 }
 
@@ -142,11 +146,8 @@ int main(int argc, char **argv)
         here = rd(xs, dir, "");
         in = find(kind, devid, here != NULL);
         if (!here) {
-            if (in) {
-                if (!in->done)
-                    printf("unfinished %s %lu %lu\n", kind, domid, devid);
-                in->used = false;
-            }
+            if (in)
+                forget(in, domid);
             fflush(stdout);
             continue;
         }

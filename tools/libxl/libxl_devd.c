@@ -771,8 +771,8 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     devd_guest *g;
     devd_device *d;
 
-    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state, &online)
-        || !exists)
+    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state,
+                                &online) || !exists)
         return DEVD_ACT_IGNORE;
     libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),
                            &hs);

@@ -34,12 +34,14 @@ devd_switch() {
     drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount; devd-ctl start" 30 >/dev/null
     drv 'kill -0 $(cat /run/devd.pid)' >/dev/null
 }
-# devd's XenStore counters: "requests watch-events"
+# devd's XenStore counters, one a line, in the order of tests/bench/xscount.c
+xs_raw() { drv "od -v -An -t u8 -w8 /run/xscount"; }
+# ... summed: "requests watch-events"
 xs_counts() {
-    drv "od -v -An -t u8 -w8 /run/xscount" | awk 'NF == 1 { n++; if (n <= 12) r += $1; else e = $1 } END { print r + 0, e + 0 }'
+    xs_raw | awk 'NF == 1 { n++; if (n <= 12) r += $1; else e = $1 } END { print r + 0, e + 0 }'
 }
 xs_by_type() { # the same counters, named (the order of tests/bench/xscount.c)
-    drv "od -v -An -t u8 -w8 /run/xscount" | awk 'BEGIN { split("read write directory mkdir rm get-perms set-perms txn-start txn-end watch unwatch other watch-events", n, " ") }
+    xs_raw | awk 'BEGIN { split("read write directory mkdir rm get-perms set-perms txn-start txn-end watch unwatch other watch-events", n, " ") }
         NF == 1 { i++; if ($1) printf "%s=%s ", n[i], $1 }'
 }
 
