@@ -146,6 +146,66 @@ static void test_adopt(void **s)
     assert_false(track);
 }
 
+typedef struct {
+    devd_action act;
+    devd_dev_state initial;
+    bool track;
+} adopt_result;
+
+static adopt_result adopt(int state, int online, bool hp, bool q)
+{
+    adopt_result r = { .initial = DEVD_DEV_ADDING };
+
+    r.act = libxl__devd_adopt(true, state, online, hp, q, &r.initial,
+                              &r.track);
+    if (!r.track)
+        r.initial = DEVD_DEV_ADDING;    /* meaningless when not tracked */
+    return r;
+}
+
+static bool same(adopt_result a, adopt_result b)
+{
+    return a.act == b.act && a.track == b.track && a.initial == b.initial;
+}
+
+/* Adoption reads online and hotplug-status only when told to: what it
+ * does not read must never change the outcome, and what it reads must
+ * (otherwise a read is wasted at every startup). */
+static void test_adopt_reads_only_what_decides(void **s)
+{
+    for (int q = 0; q <= 1; q++)
+    for (int st = DEVD_XBS_UNKNOWN; st <= 8; st++) {
+        bool online_matters = false;
+
+        for (int on = 0; on <= 1; on++)
+        for (int hp = 0; hp <= 1; hp++) {
+            if (!same(adopt(st, on, hp, q), adopt(st, 1 - on, hp, q)))
+                online_matters = true;
+            if (!libxl__devd_adopt_needs_online(st))
+                assert_true(same(adopt(st, on, hp, q), adopt(st, -1, hp, q)));
+        }
+        assert_int_equal(libxl__devd_adopt_needs_online(st), online_matters);
+
+        /* online as adoption has it: read (0 or 1), or not (-1) */
+        int lo = libxl__devd_adopt_needs_online(st) ? 0 : -1;
+        int hi = libxl__devd_adopt_needs_online(st) ? 1 : -1;
+
+        for (int on = lo; on <= hi; on++) {
+            bool hp_matters = !same(adopt(st, on, true, q),
+                                    adopt(st, on, false, q));
+
+            assert_int_equal(libxl__devd_adopt_needs_hotplug(st, on, q),
+                             hp_matters);
+        }
+    }
+    /* the common case: a Connected backend costs its state read only */
+    assert_false(libxl__devd_adopt_needs_online(DEVD_XBS_CONNECTED));
+    assert_false(libxl__devd_adopt_needs_hotplug(DEVD_XBS_CONNECTED, -1,
+                                                 false));
+    /* a removal to finish must know whether its script had run */
+    assert_true(libxl__devd_adopt_needs_hotplug(DEVD_XBS_CLOSED, 0, false));
+}
+
 static void test_names(void **s)
 {
     for (int a = DEVD_ACT_IGNORE; a <= DEVD_ACT_BAD_VALUE; a++)
@@ -162,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_gone_and_bad),
         cmocka_unit_test(test_failed_retry_only_on_change),
         cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_adopt_reads_only_what_decides),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,3 +111,20 @@ devd_action libxl__devd_adopt(bool values_ok, int state, int online,
     *initial = DEVD_DEV_ADDING;
     return DEVD_ACT_ADD;
 }
+
+bool libxl__devd_adopt_needs_online(int state)
+{
+    /* Closed is the only state whose outcome online decides (remove, or
+     * a reference still held). */
+    return state == DEVD_XBS_CLOSED;
+}
+
+bool libxl__devd_adopt_needs_hotplug(int state, int online, bool qemu_kind)
+{
+    if (qemu_kind)
+        return false;           /* QEMU's devices run no script */
+    if (state == DEVD_XBS_CLOSED)
+        return online == 0;     /* was the script run that remove undoes? */
+    /* Connected and Closing are up whatever the script said. */
+    return state != DEVD_XBS_CONNECTED && state != DEVD_XBS_CLOSING;
+}

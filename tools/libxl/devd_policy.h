@@ -61,9 +61,21 @@ devd_action libxl__devd_classify(const devd_observation *o);
  * hotplug_connected: its hotplug-status is "connected" (its script ran).
  * Sets *initial to the state it is tracked in, and returns what to do next
  * (ADD, REMOVE or IGNORE); IGNORE with *track false means not to track it.
+ * values_ok: state parsed strictly, and online too if it was read.
  */
 devd_action libxl__devd_adopt(bool values_ok, int state, int online,
                               bool hotplug_connected, bool qemu_kind,
                               devd_dev_state *initial, bool *track);
+
+/*
+ * What adoption must read besides state, so that a driver domain with
+ * many Connected backends costs one read each at startup.  online is
+ * needed only where the state leaves the outcome open; hotplug-status only
+ * where state and online (-1 if not read) do.  libxl__devd_adopt gives the
+ * same answer whatever a key it does not need holds (a unit test checks
+ * every combination).
+ */
+bool libxl__devd_adopt_needs_online(int state);
+bool libxl__devd_adopt_needs_hotplug(int state, int online, bool qemu_kind);
 
 #endif

@@ -513,38 +513,49 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 
 /*----- events -----*/
 
+/* Reads and strictly parses a backend's state or online node.  *present
+ * is false if it is not there; *ok is true if it is and parses (junk is
+ * logged: it is left alone until it changes). */
+static int devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
+                           const char *key, bool *present, bool *ok, int *val)
+{
+    const char *v = NULL;
+    bool is_state = !strcmp(key, "state");
+    int rc;
+
+    *present = *ok = false;
+    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s", be, key), &v);
+    if (rc) return rc;
+    if (!v) {
+        if (!is_state)
+            LOGD(DEBUG, domid, "%s: no %s node yet", be, key);
+        return 0;
+    }
+    *present = true;
+    if (is_state ? libxl__devd_parse_state(v, val)
+                 : libxl__devd_parse_online(v, val)) {
+        LOGD(ERROR, domid, "%s: %s=\"%s\" %s, ignoring this backend until it"
+             " changes", be, key, v,
+             is_state ? "is not a XenbusState" : "is neither 0 nor 1");
+        return 0;
+    }
+    *ok = true;
+    return 0;
+}
+
 /* Reads and strictly parses a backend's state and online. */
 int libxl__devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
                             bool *exists, bool *values_ok,
                             int *state, int *online)
 {
-    const char *s = NULL, *o = NULL;
+    bool state_ok, present;
     int rc;
 
-    *exists = false;
     *values_ok = false;
-    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", be), &s);
-    if (rc) return rc;
-    if (!s) return 0;
-    *exists = true;
-    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/online", be), &o);
-    if (rc) return rc;
-    if (libxl__devd_parse_state(s, state)) {
-        LOGD(ERROR, domid, "%s: state=\"%s\" is not a XenbusState, ignoring"
-             " this backend until it changes", be, s);
-        return 0;
-    }
-    if (!o) {
-        LOGD(DEBUG, domid, "%s: no online node yet", be);
-        return 0;
-    }
-    if (libxl__devd_parse_online(o, online)) {
-        LOGD(ERROR, domid, "%s: online=\"%s\" is neither 0 nor 1, ignoring"
-             " this backend until it changes", be, o);
-        return 0;
-    }
-    *values_ok = true;
-    return 0;
+    rc = devd_read_value(gc, be, domid, "state", exists, &state_ok, state);
+    if (rc || !*exists || !state_ok) return rc;
+    rc = devd_read_value(gc, be, domid, "online", &present, values_ok, online);
+    return rc;
 }
 
 /* Said once per device, when it is first tracked. */
@@ -755,7 +766,8 @@ typedef struct {
     devd_action act;
 } devd_pending;
 
-/* Tracks one existing backend; returns the action still to take. */
+/* Tracks one existing backend; returns the action still to take.  Reads
+ * only the keys that decide it: a Connected backend costs one read. */
 static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
                                   const char *kind, uint32_t domid,
                                   uint32_t devid, devd_guest **g_r,
@@ -764,19 +776,24 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
                                devid);
     const char *hs = NULL;
-    bool exists, values_ok, track;
-    int state = -1, online = -1, k;
+    bool exists, values_ok, present, track;
+    int state = -1, online = -1, k = devd_kind(kind);
     devd_dev_state initial = DEVD_DEV_ADDING;
     devd_action act;
     devd_guest *g;
     devd_device *d;
 
-    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state,
-                                &online) || !exists)
+    if (devd_read_value(gc, be, domid, "state", &exists, &values_ok, &state)
+        || !exists)
         return DEVD_ACT_IGNORE;
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),
-                           &hs);
-    k = devd_kind(kind);
+    if (values_ok && libxl__devd_adopt_needs_online(state) &&
+        devd_read_value(gc, be, domid, "online", &present, &values_ok,
+                        &online))
+        return DEVD_ACT_IGNORE;
+    if (values_ok && k >= 0 &&
+        libxl__devd_adopt_needs_hotplug(state, online, qemu_kind(k)))
+        libxl__xs_read_checked(gc, XBT_NULL,
+                               GCSPRINTF("%s/hotplug-status", be), &hs);
     if (k < 0) {
         initial = DEVD_DEV_UNSUPPORTED;
         act = DEVD_ACT_IGNORE;
@@ -799,8 +816,9 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     if (k < 0) {
         devd_log_unsupported(gc, d);
     } else {
-        DLOG(INFO, d, "adopted in backend state %d online %d as %s%s", state,
-             online, libxl__devd_dev_state_name(initial),
+        DLOG(INFO, d, "adopted in backend state %d%s as %s%s", state,
+             online < 0 ? "" : GCSPRINTF(" online %d", online),
+             libxl__devd_dev_state_name(initial),
              act == DEVD_ACT_IGNORE ? ""
              : GCSPRINTF(", then %s", libxl__devd_action_name(act)));
         if (qemu_kind(k) && initial == DEVD_DEV_CONNECTED)
