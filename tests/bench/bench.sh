@@ -55,6 +55,6 @@ cat "$OUT/results.txt"
 # A run cut short (a failed step, or the time limit) leaves figures out:
 # say so rather than pass for a complete set.
 if [ $rc != 0 ]; then
-    echo "bench: the bed did not finish cleanly (rc $rc; $(grep -m1 '^# qemu exited' "$OUT/bed.log" | sed 's/^# //')): some figures are missing, see $OUT/bed.log"
+    echo "bench: the bed did not finish cleanly (rc $rc; $(grep -m1 '^# qemu exited' "$OUT/bed.log" | sed 's/^# //')): figures may be missing, see $OUT/bed.log"
     exit 1
 fi
