@@ -698,35 +698,48 @@ static bool devd_listed(libxl__gc *gc, libxl__devd_state *dds,
     return false;
 }
 
-/*
- * A backend, kind or guest directory itself changed: created, removed, or
- * the watch's first event.  Devices still listed under it send their own
- * events when their state or online changes; only those that are gone
- * need looking at.
- */
-static void devd_evaluate_prefix(libxl__egc *egc, libxl__gc *gc,
-                                 libxl__devd_state *dds, const devd_path *p)
+/* One guest's part of a prefix event, in its own nested ao: an event on
+ * the backend directory looks at every guest, and in the event's one gc
+ * the listings of thousands of guests would make each allocation slower
+ * (libxl's gc looks for a free slot from the start of its array). */
+static void devd_evaluate_guest(libxl__egc *egc, libxl__devd_state *dds,
+                                devd_guest *g, const devd_path *p)
 {
-    devd_guest *g, *gnext;
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
     devd_device *d, *dnext;
     devd_listings ls;
+
+    ls.used = 0;
+    for (d = SLIST_FIRST(&g->devices); d; d = dnext) {
+        dnext = SLIST_NEXT(d, next);
+        if (p->level >= DEVD_PATH_KIND && strcmp(d->kind, p->kind))
+            continue;
+        if (devd_listed(gc, dds, &ls, d))
+            continue;
+        /* If this frees d and so g, d was g's last device: dnext is NULL
+         * and g is not touched again. */
+        devd_evaluate(egc, gc, dds, d->kind, d->domid, d->devid);
+    }
+    libxl__nested_ao_free(nested);
+}
+
+/*
+ * A backend, kind or guest directory itself changed: created or removed.
+ * Devices still listed under it send their own events when their state or
+ * online changes; only those that are gone need looking at.
+ */
+static void devd_evaluate_prefix(libxl__egc *egc, libxl__devd_state *dds,
+                                 const devd_path *p)
+{
+    devd_guest *g, *gnext;
 
     /* evaluate may free devices and guests: take next pointers first. */
     for (g = SLIST_FIRST(&dds->table.guests); g; g = gnext) {
         gnext = SLIST_NEXT(g, next);
         if (p->level >= DEVD_PATH_GUEST && g->domid != p->domid)
             continue;
-        ls.used = 0;
-        for (d = SLIST_FIRST(&g->devices); d; d = dnext) {
-            dnext = SLIST_NEXT(d, next);
-            if (p->level >= DEVD_PATH_KIND && strcmp(d->kind, p->kind))
-                continue;
-            if (devd_listed(gc, dds, &ls, d))
-                continue;
-            /* If this frees d and so g, d was g's last device: dnext is
-             * NULL and g is not touched again. */
-            devd_evaluate(egc, gc, dds, d->kind, d->domid, d->devid);
-        }
+        devd_evaluate_guest(egc, dds, g, p);
     }
 }
 
@@ -737,6 +750,15 @@ static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
     STATE_AO_GC(nested);
     devd_path p;
+
+    /* The first event is xenstored's firing at registration, on be_path
+     * itself.  Adoption ran after registration, so it has seen all that
+     * this event would list again; later changes send their own events. */
+    if (!dds->watch_fired) {
+        dds->watch_fired = true;
+        if (!strcmp(event_path, dds->be_path))
+            goto out;
+    }
 
     switch (libxl__devd_parse_path(dds->be_path, event_path, &p)) {
     case DEVD_PATH_OUTSIDE:
@@ -752,9 +774,10 @@ static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
     case DEVD_PATH_BACKEND:
     case DEVD_PATH_KIND:
     case DEVD_PATH_GUEST:
-        devd_evaluate_prefix(egc, gc, dds, &p);
+        devd_evaluate_prefix(egc, dds, &p);
         break;
     }
+out:
     libxl__nested_ao_free(nested);
 }
 
@@ -829,12 +852,98 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
     return act;
 }
 
-static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,
-                           libxl__devd_state *dds)
+/* A list of actions left to take, kept out of any gc: it lives across
+ * the guests' nested aos. */
+typedef struct {
+    devd_pending *v;
+    unsigned int n, cap;
+} devd_pendings;
+
+/*
+ * One guest's backends of one kind (<be>/<kind>/<domid>).  Each guest
+ * gets its own nested ao, so its reads and log strings are freed as soon
+ * as it is done: in one gc, the thousands of allocations of a large
+ * adoption would stay for devd's lifetime and make every new one slower
+ * (libxl's gc looks for a free slot from the start of its array).
+ */
+static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
+                             const char *kind, const char *dom,
+                             devd_pendings *pend)
 {
-    unsigned int nk, nd, nv, i, j, l, npend = 0, cap = 0;
-    char **kinds, **doms, **devs;
-    devd_pending *pend = NULL;
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    const char *dp = GCSPRINTF("%s/%s/%s", dds->be_path, kind, dom);
+    unsigned int nv, l;
+    uint32_t domid, devid;
+    char **devs;
+    devd_guest *g;
+    devd_device *d;
+
+    if (libxl__devd_parse_uint(dom, DEVD_DOMID_MAX, &domid)) {
+        LOG(WARN, "skipping malformed domid \"%s\" under %s/%s", dom,
+            dds->be_path, kind);
+        goto out;
+    }
+    devs = devd_list(gc, dp, &nv);
+    for (l = 0; l < nv; l++) {
+        devd_action act;
+
+        if (libxl__devd_parse_uint(devs[l], DEVD_DEVID_MAX, &devid)) {
+            LOGD(WARN, domid, "skipping malformed devid \"%s\" under %s",
+                 devs[l], dp);
+            continue;
+        }
+        if (!strcmp(kind, "vbd3")) {
+            libxl__devd_vbd3_adopt(egc, gc, dds, domid, devid);
+            continue;
+        }
+        act = devd_adopt_one(gc, dds, kind, domid, devid, &g, &d);
+        if (act == DEVD_ACT_IGNORE)
+            continue;
+        if (pend->n == pend->cap) {
+            pend->cap = pend->cap ? pend->cap * 2 : 16;
+            pend->v = libxl__realloc(NOGC, pend->v,
+                                     pend->cap * sizeof(*pend->v));
+        }
+        pend->v[pend->n++] = (devd_pending){ g, d, act };
+    }
+out:
+    libxl__nested_ao_free(nested);
+}
+
+/* Finishes one thing the previous devd left half done, in its own nested
+ * ao for the same reason.  An earlier removal may have freed a guest, so
+ * the device is looked up again first. */
+static void devd_adopt_finish(libxl__egc *egc, libxl__devd_state *dds,
+                              const devd_pending *p)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    char kind[DEVD_KIND_LEN];
+    uint32_t domid = p->d->domid, devid = p->d->devid;
+    devd_guest *g;
+    devd_device *d;
+
+    memcpy(kind, p->d->kind, sizeof(kind));
+    g = libxl__devd_guest_find(&dds->table, domid);
+    d = libxl__devd_device_find(g, kind, devid);
+    if (!d || d->busy)
+        goto out;
+    if (p->act == DEVD_ACT_ADD)
+        devd_add(egc, gc, dds, g, d);
+    else if (p->act == DEVD_ACT_REMOVE)
+        devd_remove(egc, gc, dds, g, d);
+out:
+    libxl__nested_ao_free(nested);
+}
+
+static void devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    unsigned int nk, nd, i, j;
+    char **kinds, **doms;
+    devd_pendings pend = { NULL, 0, 0 };
     devd_guest *g;
     devd_device *d;
 
@@ -848,37 +957,8 @@ static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,
             continue;
         }
         doms = devd_list(gc, kp, &nd);
-        for (j = 0; j < nd; j++) {
-            uint32_t domid, devid;
-
-            if (libxl__devd_parse_uint(doms[j], DEVD_DOMID_MAX, &domid)) {
-                LOG(WARN, "skipping malformed domid \"%s\" under %s",
-                    doms[j], kp);
-                continue;
-            }
-            devs = devd_list(gc, GCSPRINTF("%s/%s", kp, doms[j]), &nv);
-            for (l = 0; l < nv; l++) {
-                devd_action act;
-
-                if (libxl__devd_parse_uint(devs[l], DEVD_DEVID_MAX, &devid)) {
-                    LOGD(WARN, domid, "skipping malformed devid \"%s\" under"
-                         " %s/%s", devs[l], kp, doms[j]);
-                    continue;
-                }
-                if (!strcmp(p.kind, "vbd3")) {
-                    libxl__devd_vbd3_adopt(egc, gc, dds, domid, devid);
-                    continue;
-                }
-                act = devd_adopt_one(gc, dds, p.kind, domid, devid, &g, &d);
-                if (act == DEVD_ACT_IGNORE)
-                    continue;
-                if (npend == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    GCREALLOC_ARRAY(pend, cap);
-                }
-                pend[npend++] = (devd_pending){ g, d, act };
-            }
-        }
+        for (j = 0; j < nd; j++)
+            devd_adopt_guest(egc, dds, p.kind, doms[j], &pend);
     }
 
     /* Every guest with live QEMU-served devices needs its QEMU: take over
@@ -907,22 +987,10 @@ static void devd_adopt_all(libxl__egc *egc, libxl__gc *gc,
         devd_qemu_spawn(egc, dds, g, d);
     }
 
-    /* Then finish what the previous devd left half done.  Removal may free
-     * a guest, so look each device up again first. */
-    for (i = 0; i < npend; i++) {
-        char kind[DEVD_KIND_LEN];
-        uint32_t domid = pend[i].d->domid, devid = pend[i].d->devid;
-
-        memcpy(kind, pend[i].d->kind, sizeof(kind));
-        g = libxl__devd_guest_find(&dds->table, domid);
-        d = libxl__devd_device_find(g, kind, devid);
-        if (!d || d->busy)
-            continue;
-        if (pend[i].act == DEVD_ACT_ADD)
-            devd_add(egc, gc, dds, g, d);
-        else if (pend[i].act == DEVD_ACT_REMOVE)
-            devd_remove(egc, gc, dds, g, d);
-    }
+    for (i = 0; i < pend.n; i++)
+        devd_adopt_finish(egc, dds, &pend.v[i]);
+    free(pend.v);
+    libxl__nested_ao_free(nested);
 }
 
 /*----- abort and completion -----*/
@@ -1040,7 +1108,7 @@ int libxl_device_events_handler(libxl_ctx *ctx,
     libxl__devd_registry_add(dds);
 
     LOG(INFO, "devd: serving backends under %s", dds->be_path);
-    devd_adopt_all(egc, gc, dds);
+    devd_adopt_all(egc, dds);
 
     return AO_INPROGRESS;
 

@@ -27,6 +27,7 @@ struct libxl__devd_state {
     uint32_t vbd3_max_order;        /* max-ring-page-order we offer */
     unsigned int vbd3_serial;       /* for generation tokens */
     bool aborting;
+    bool watch_fired;               /* its first event has come */
     XEN_LIST_ENTRY(libxl__devd_state) registry_entry;
 };
 
