@@ -108,7 +108,9 @@ b_diag() {
     say "bench-devd: $1 $2 failed: $(grep -iE 'error|fail|warn' /run/b.err | tr '\n' ' ' | tail -c 1500)"
     [ -d /share ] && cp /run/b.err /share/bench-$1-$2.err
     say "  backend: $(xenstore-ls -f "$(be "$1" "$GL" $id)" 2>&1 | grep -E '/(state|online|hotplug-status|hotplug-error) ' | tr '\n' ' ')"
+    say "  frontend: $(xenstore-ls -f "/local/domain/$GL/device/$([ "$1" = vif ] && echo vif || echo vbd)/$id" 2>&1 | grep -E '/(state|ring-ref|event-channel|error) ' | tr '\n' ' ')"
     say "  devd log: $(drv "tail -n 4 /var/log/xen/xldevd.log | grep -v cpu_bitmap" | tr '\n' ' ' | tail -c 600)"
+    say "  guest kernel: $(dcmd "$GL" "dmesg | tail -n 6" 20 | tr '\n' ' ' | tail -c 800)"
 }
 
 # Connected vbd backends FROM..TO-1 of domains 20000.. (10 disks each), in
