@@ -113,9 +113,9 @@ b_diag() {
     say "  guest kernel: $(dcmd "$GL" "dmesg | tail -n 6" 20 | tr '\n' ' ' | tail -c 800)"
 }
 
-# The guest's kernel log, in dom0.  Debian 6.1's blkfront hit a BUG once
-# (talk_to_blkback, in xenwatch) after some hundred hot-plug cycles, with
-# either devd; with xenwatch dead, no device of that guest moves again.
+# The guest's kernel log, in dom0.  In one run Debian 6.1's blkfront hit a
+# BUG (talk_to_blkback, in xenwatch) once with each devd, after 31 and 133
+# cycles; with xenwatch dead, no device of that guest moves again.
 GL_CONSOLE=/var/log/xen/console/guest-gl.log
 console_lines() { wc -l < $GL_CONSOLE 2>/dev/null || echo 0; }
 guest_oops() { # LINES-BEFORE: the first oops line logged since, if any
