@@ -783,9 +783,11 @@ out:
 
 /*----- startup adoption -----*/
 
+/* An action left to take on an adopted device, by its key: an earlier
+ * one may free devices and guests. */
 typedef struct {
-    devd_guest *g;
-    devd_device *d;
+    char kind[DEVD_KIND_LEN];
+    uint32_t domid, devid;
     devd_action act;
 } devd_pending;
 
@@ -793,8 +795,7 @@ typedef struct {
  * only the keys that decide it: a Connected backend costs one read. */
 static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
                                   const char *kind, uint32_t domid,
-                                  uint32_t devid, devd_guest **g_r,
-                                  devd_device **d_r)
+                                  uint32_t devid)
 {
     const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
                                devid);
@@ -847,8 +848,6 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
         if (qemu_kind(k) && initial == DEVD_DEV_CONNECTED)
             libxl__devd_qemu_ref(g, d);
     }
-    *g_r = g;
-    *d_r = d;
     return act;
 }
 
@@ -876,8 +875,6 @@ static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
     unsigned int nv, l;
     uint32_t domid, devid;
     char **devs;
-    devd_guest *g;
-    devd_device *d;
 
     if (libxl__devd_parse_uint(dom, DEVD_DOMID_MAX, &domid)) {
         LOG(WARN, "skipping malformed domid \"%s\" under %s/%s", dom,
@@ -897,7 +894,7 @@ static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
             libxl__devd_vbd3_adopt(egc, gc, dds, domid, devid);
             continue;
         }
-        act = devd_adopt_one(gc, dds, kind, domid, devid, &g, &d);
+        act = devd_adopt_one(gc, dds, kind, domid, devid);
         if (act == DEVD_ACT_IGNORE)
             continue;
         if (pend->n == pend->cap) {
@@ -905,7 +902,10 @@ static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
             pend->v = libxl__realloc(NOGC, pend->v,
                                      pend->cap * sizeof(*pend->v));
         }
-        pend->v[pend->n++] = (devd_pending){ g, d, act };
+        pend->v[pend->n] = (devd_pending){ .domid = domid, .devid = devid,
+                                           .act = act };
+        snprintf(pend->v[pend->n].kind, DEVD_KIND_LEN, "%s", kind);
+        pend->n++;
     }
 out:
     libxl__nested_ao_free(nested);
@@ -913,20 +913,15 @@ out:
 
 /* Finishes one thing the previous devd left half done, in its own nested
  * ao for the same reason.  An earlier removal may have freed a guest, so
- * the device is looked up again first. */
+ * the device is looked up by its key. */
 static void devd_adopt_finish(libxl__egc *egc, libxl__devd_state *dds,
                               const devd_pending *p)
 {
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
     STATE_AO_GC(nested);
-    char kind[DEVD_KIND_LEN];
-    uint32_t domid = p->d->domid, devid = p->d->devid;
-    devd_guest *g;
-    devd_device *d;
+    devd_guest *g = libxl__devd_guest_find(&dds->table, p->domid);
+    devd_device *d = libxl__devd_device_find(g, p->kind, p->devid);
 
-    memcpy(kind, p->d->kind, sizeof(kind));
-    g = libxl__devd_guest_find(&dds->table, domid);
-    d = libxl__devd_device_find(g, kind, devid);
     if (!d || d->busy)
         goto out;
     if (p->act == DEVD_ACT_ADD)

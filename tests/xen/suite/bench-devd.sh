@@ -32,9 +32,13 @@ BENCH_ADOPT=${BENCH_ADOPT:-1000}
 XVDE=51776 XVDF=51792 XVDG=51808
 bench() { echo "BENCH devd=$1 test=$2 kind=$3 stat=$4 value=$5 unit=$6"; }
 
-# The devd under test, started with the counting shim.
+# Stops whatever devd runs and makes D the next one, with the counting
+# shim; devd_switch starts it too.
+devd_select() { # D [then-this-in-drv]
+    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount${2:+; $2}" 30 >/dev/null
+}
 devd_switch() {
-    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount; devd-ctl start" 30 >/dev/null
+    devd_select "$1" "devd-ctl start"
     drv 'kill -0 $(cat /run/devd.pid)' >/dev/null
 }
 # devd's XenStore counters, one a line, in the order of tests/bench/xscount.c
@@ -156,7 +160,7 @@ adopt_populate() { # FROM TO (multiples of 10)
 # Devd D started over the N backends there are: figures.
 bench_adopt() { # D N
     local D=$1 N=$2 out secs cpu c
-    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $D > /run/devd.kind; touch /run/devd.xscount" 30 >/dev/null
+    devd_select "$D"
     out=$(drv "devd-ctl adopt" 300)
     secs=$(echo "$out" | sed -n 's/.*secs=\([0-9.]*\).*/\1/p')
     cpu=$(echo "$out" | sed -n 's/.*cpu=\([0-9.]*\).*/\1/p')
