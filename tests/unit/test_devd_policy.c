@@ -11,14 +11,14 @@ static devd_observation obs(int state, int online, bool tracked,
     devd_observation o = {
         .exists = true, .values_ok = true, .state = state, .online = online,
         .tracked = tracked, .dev_state = ds, .busy = false,
-        .failed_state = -1, .failed_online = -1,
+        .failed_state = -1, .failed_online = -1, .last_state = -1,
     };
     return o;
 }
 
 /* The expected action, written out independently of the implementation. */
 static devd_action expect(int state, int online, bool tracked,
-                          devd_dev_state ds)
+                          devd_dev_state ds, int last, bool qemu)
 {
     if (!tracked)
         return state == 6 ? DEVD_ACT_IGNORE : DEVD_ACT_ADD;
@@ -29,6 +29,9 @@ static devd_action expect(int state, int online, bool tracked,
     if (ds == DEVD_DEV_FAILED)
         return (state == 5 || state == 6 || online == 0) ? DEVD_ACT_IGNORE
                                                          : DEVD_ACT_RETRY;
+    if (ds == DEVD_DEV_CONNECTED && !qemu && state == 2 && online == 1 &&
+        last != -1 && last != 2)
+        return DEVD_ACT_READD;
     return DEVD_ACT_IGNORE;
 }
 
@@ -36,22 +39,55 @@ static void test_all_combinations(void **s)
 {
     const devd_dev_state states[] = { DEVD_DEV_ADDING, DEVD_DEV_CONNECTED,
         DEVD_DEV_FAILED, DEVD_DEV_REMOVING, DEVD_DEV_UNSUPPORTED };
+    const int lasts[] = { -1, 1, 2, 4, 6 };
     int n = 0;
     for (int st = 0; st <= 8; st++)
         for (int on = 0; on <= 1; on++) {
             devd_observation o = obs(st, on, false, DEVD_DEV_ADDING);
-            assert_int_equal(libxl__devd_classify(&o), expect(st, on, false, 0));
+            assert_int_equal(libxl__devd_classify(&o),
+                             expect(st, on, false, 0, -1, false));
             n++;
-            for (size_t k = 0; k < 5; k++) {
-                o = obs(st, on, true, states[k]);
-                assert_int_equal(libxl__devd_classify(&o),
-                                 expect(st, on, true, states[k]));
-                o.busy = true;
-                assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_DEFER);
-                n += 2;
-            }
+            for (size_t k = 0; k < 5; k++)
+                for (size_t l = 0; l < 5; l++)
+                    for (int q = 0; q <= 1; q++) {
+                        o = obs(st, on, true, states[k]);
+                        o.last_state = lasts[l];
+                        o.qemu_kind = q;
+                        assert_int_equal(libxl__devd_classify(&o),
+                                         expect(st, on, true, states[k],
+                                                lasts[l], q));
+                        o.busy = true;
+                        assert_int_equal(libxl__devd_classify(&o),
+                                         DEVD_ACT_DEFER);
+                        n += 2;
+                    }
         }
-    assert_int_equal(n, 9 * 2 * 11);
+    assert_int_equal(n, 9 * 2 * (1 + 5 * 5 * 2 * 2));
+}
+
+/* A backend whose driver was unbound and bound again comes back to
+ * InitWait: its script runs again; never twice for one InitWait, never
+ * for QEMU's devices, never for a device not up. */
+static void test_rebind(void **s)
+{
+    devd_observation o = obs(2, 1, true, DEVD_DEV_CONNECTED);
+    o.last_state = 6;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_READD);
+    o.last_state = 4;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_READD);
+    o.last_state = 2;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_IGNORE);
+    o.last_state = -1;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_IGNORE);
+    o.last_state = 6;
+    o.qemu_kind = true;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_IGNORE);
+    o.qemu_kind = false;
+    o.online = 0;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_IGNORE);
+    o = obs(2, 1, true, DEVD_DEV_ADDING);
+    o.last_state = 6;
+    assert_int_equal(libxl__devd_classify(&o), DEVD_ACT_IGNORE);
 }
 
 static void test_specific_rules(void **s)
@@ -208,7 +244,7 @@ static void test_adopt_reads_only_what_decides(void **s)
 
 static void test_names(void **s)
 {
-    for (int a = DEVD_ACT_IGNORE; a <= DEVD_ACT_BAD_VALUE; a++)
+    for (int a = DEVD_ACT_IGNORE; a <= DEVD_ACT_READD; a++)
         assert_string_not_equal(libxl__devd_action_name(a), "?");
     for (int d = DEVD_DEV_ADDING; d <= DEVD_DEV_UNSUPPORTED; d++)
         assert_string_not_equal(libxl__devd_dev_state_name(d), "?");
@@ -219,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_combinations),
         cmocka_unit_test(test_specific_rules),
+        cmocka_unit_test(test_rebind),
         cmocka_unit_test(test_gone_and_bad),
         cmocka_unit_test(test_failed_retry_only_on_change),
         cmocka_unit_test(test_adopt),

@@ -27,6 +27,7 @@ const char *libxl__devd_action_name(devd_action a)
     case DEVD_ACT_FORGET: return "forget";
     case DEVD_ACT_DEFER: return "defer";
     case DEVD_ACT_BAD_VALUE: return "bad-value";
+    case DEVD_ACT_READD: return "readd";
     }
     return "?";
 }
@@ -70,6 +71,16 @@ devd_action libxl__devd_classify(const devd_observation *o)
             return DEVD_ACT_IGNORE;
         return DEVD_ACT_RETRY;
     }
+
+    /* Back in InitWait without Closed/online 0 in between: its driver
+     * was unbound and bound again (or the frontend starts over), and the
+     * new backend instance waits for its script.  (Scripts take a second
+     * add of a device that is up: block returns at once, vif-bridge finds
+     * the port on its bridge.) */
+    if (o->dev_state == DEVD_DEV_CONNECTED && !o->qemu_kind &&
+        o->state == DEVD_XBS_INITWAIT && o->online == 1 &&
+        o->last_state >= 0 && o->last_state != DEVD_XBS_INITWAIT)
+        return DEVD_ACT_READD;
 
     return DEVD_ACT_IGNORE;
 }

@@ -37,6 +37,8 @@ typedef enum {
     DEVD_ACT_FORGET,      /* backend directory gone: drop what is ours */
     DEVD_ACT_DEFER,       /* an operation runs: look again when it ends */
     DEVD_ACT_BAD_VALUE,   /* state/online unparsable: log, do nothing */
+    DEVD_ACT_READD,       /* up, and its backend started over: add again
+                             (if hotplug-status no longer says connected) */
 } devd_action;
 
 const char *libxl__devd_action_name(devd_action a);
@@ -51,6 +53,8 @@ typedef struct {
     bool busy;                  /* if tracked: an operation is running */
     /* If tracked and FAILED: the (state, online) seen when it failed. */
     int failed_state, failed_online;
+    int last_state;             /* if tracked: at the last event, -1: none */
+    bool qemu_kind;             /* served by the guest's QEMU, no script */
 } devd_observation;
 
 /* The event rules (see docs/design.md). */

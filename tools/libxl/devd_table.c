@@ -98,6 +98,7 @@ devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
     d->devid = devid;
     d->state = state;
     d->failed_state = d->failed_online = -1;
+    d->last_state = -1;
     SLIST_INSERT_HEAD(&g->devices, d, next);
     g->ndevices++;
     t->ndevices++;

@@ -32,6 +32,12 @@ typedef struct devd_device {
     bool dirty;         /* an event came while busy: evaluate again */
     bool qemu_ref;      /* holds a reference on the guest's QEMU */
     int failed_state, failed_online;
+    int last_state;     /* backend state at the last event, -1: none */
+    unsigned add_attempts;  /* of the add that runs (script kinds) */
+    bool retry_add;     /* its operation ends: try the add again */
+    /* Not a backend but a removal that a previous devd left unfinished:
+     * its keys are in a private copy (libxl_devd_hotplug.c). */
+    bool leftover;
     char *last_error;   /* malloc'd, or NULL */
     /* Per-kind state of the module that serves it (the vbd3 ring server),
      * released by that module before the device is freed. */

@@ -41,8 +41,6 @@ static void devd_remove(libxl__egc *egc, libxl__gc *gc,
                         devd_device *d);
 static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
                         devd_guest *g, devd_device *d);
-static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev);
-static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev);
 static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
                               int rc);
 static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
@@ -66,7 +64,7 @@ static bool served_kind(int k)
            qemu_kind(k);
 }
 
-static const char *devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
+const char *libxl__devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
                                 const devd_device *d)
 {
     return GCSPRINTF("%s/%s/%u/%u", dds->be_path, d->kind, d->domid,
@@ -88,6 +86,50 @@ void libxl__devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
 }
 
 /*
+ * Reads path like libxl__xs_read_checked, but checks the value over its
+ * whole length.  One with a NUL byte inside ("13\0junk", which C would
+ * take as "13") comes back escaped and bounded like libxl__devd_show
+ * ("13\x00junk", *escaped_r set if not NULL): it then holds a backslash,
+ * which none of our parsers takes.
+ */
+int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t, const char *path,
+                        const char **out, bool *escaped_r)
+{
+    unsigned int len;
+    char *v = xs_read(CTX->xsh, t, path, &len);
+
+    *out = NULL;
+    if (escaped_r)
+        *escaped_r = false;
+    if (!v) {
+        if (errno == ENOENT)
+            return 0;
+        LOGE(ERROR, "xenstore read failed: `%s'", path);
+        return ERROR_FAIL;
+    }
+    libxl__ptr_add(gc, v);
+    if (libxl__devd_value_whole(v, len)) {
+        *out = v;
+        return 0;
+    }
+    *out = libxl__devd_escape(libxl__zalloc(gc, DEVD_SHOW_LEN), DEVD_SHOW_LEN,
+                              v, len);
+    if (escaped_r)
+        *escaped_r = true;
+    return 0;
+}
+
+/* Untrusted text (a value a guest wrote) for a log line or a message:
+ * escaped and bounded. */
+const char *libxl__devd_show(libxl__gc *gc, const char *s)
+{
+    if (!s)
+        return "(missing)";
+    return libxl__devd_escape(libxl__zalloc(gc, DEVD_SHOW_LEN), DEVD_SHOW_LEN,
+                              s, strlen(s));
+}
+
+/*
  * Tells the toolstack and the user why a backend did not come up, the way
  * the hotplug scripts do, unless a script already said so.  Never
  * recreates a backend directory that is gone.
@@ -95,7 +137,7 @@ void libxl__devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
 static void devd_publish_error(libxl__gc *gc, libxl__devd_state *dds,
                                const devd_device *d, const char *msg)
 {
-    const char *be = devd_be_path(gc, dds, d);
+    const char *be = libxl__devd_be_path(gc, dds, d);
     const char *state, *status;
     xs_transaction_t t = XBT_NULL;
     int rc;
@@ -125,7 +167,7 @@ out:
     libxl__xs_transaction_abort(gc, &t);
 }
 
-static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
+void libxl__devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
                       const char *why, bool publish)
 {
     int state = -1, online = -1;
@@ -135,7 +177,7 @@ static void devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
     libxl__devd_device_set_error(d, why);
     /* Remember what the backend looked like, so that only a real change
      * of state or online retries. */
-    if (libxl__devd_read_values(gc, devd_be_path(gc, dds, d), d->domid, &exists,
+    if (libxl__devd_read_values(gc, libxl__devd_be_path(gc, dds, d), d->domid, &exists,
                          &values_ok, &state, &online) || !values_ok)
         state = online = -1;
     d->failed_state = state;
@@ -279,7 +321,7 @@ static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
         if (!d->qemu_ref)
             continue;
         libxl__devd_qemu_unref(g, d);
-        devd_fail(gc, dds, d,
+        libxl__devd_fail(gc, dds, d,
                   rc == ERROR_ABORTED ? "aborted while starting QEMU"
                   : GCSPRINTF("QEMU backend failed to start (rc=%d)", rc),
                   rc != ERROR_ABORTED);
@@ -310,33 +352,9 @@ static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
     }
 
     d->state = DEVD_DEV_ADDING;
+    d->add_attempts = 0;
+    d->retry_add = false;
     devd_script_op(egc, dds, g, d, DEVD_ACT_ADD);
-}
-
-static void devd_device_added(libxl__egc *egc, libxl__ao_device *aodev)
-{
-    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
-    devd_device *d = op->dev;
-    STATE_AO_GC(op->nested);
-
-    if (!aodev->rc) {
-        d->state = DEVD_DEV_CONNECTED;
-        libxl__devd_device_set_error(d, NULL);
-        DLOG(INFO, d, "backend connected");
-    } else if (aodev->rc == ERROR_ABORTED) {
-        devd_fail(gc, op->dds, d, "aborted while adding", false);
-    } else {
-        const char *herr = NULL;
-        libxl__xs_read_checked(gc, XBT_NULL,
-                GCSPRINTF("%s/hotplug-error", devd_be_path(gc, op->dds, d)),
-                &herr);
-        devd_fail(gc, op->dds, d,
-                  herr ? GCSPRINTF("hotplug script failed: %s", herr)
-                       : GCSPRINTF("adding the backend failed (rc=%d)",
-                                   aodev->rc),
-                  true);
-    }
-    libxl__devd_op_done(egc, op);
 }
 
 /*----- remove and forget -----*/
@@ -362,29 +380,27 @@ static void devd_remove(libxl__egc *egc, libxl__gc *gc,
     devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
 }
 
+/* Runs the hotplug remove of a removal a previous devd left unfinished. */
+void libxl__devd_remove_leftover(libxl__egc *egc, libxl__devd_state *dds,
+                                 devd_guest *g, devd_device *d)
+{
+    d->state = DEVD_DEV_REMOVING;
+    devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
+}
+
 /*----- hotplug-script operations, at most DEVD_SCRIPT_SLOTS at once -----*/
 
 static void devd_script_start(libxl__egc *egc, libxl__devd_state *dds,
                               devd_guest *g, devd_device *d, devd_action act)
 {
-    EGC_GC;
     devd_op *op = libxl__devd_op_new(dds, g, d);
 
     op->script = true;
     dds->script_ops++;
-    libxl__prepare_ao_device(op->nested, &op->aodev);
-    op->aodev.dev = &op->ldev;
-    if (act == DEVD_ACT_REMOVE) {
-        DLOG(INFO, d, "tearing the backend down");
-        op->aodev.action = LIBXL__DEVICE_ACTION_REMOVE;
-        op->aodev.callback = devd_device_removed;
-        libxl__initiate_device_generic_remove(egc, &op->aodev);
-    } else {
-        DLOG(INFO, d, "bringing the backend up");
-        op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
-        op->aodev.callback = devd_device_added;
-        libxl__wait_device_connection(egc, &op->aodev);
-    }
+    if (act == DEVD_ACT_REMOVE)
+        libxl__devd_hotplug_remove(egc, op);
+    else
+        libxl__devd_hotplug_add(egc, op);
 }
 
 static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
@@ -414,13 +430,14 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
     while (dds->script_ops < DEVD_SCRIPT_SLOTS &&
            (d = libxl__devd_queue_pop(&dds->table, &act))) {
         devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
-        devd_observation o = { .tracked = true, .dev_state = d->state };
+        devd_observation o = { .tracked = true, .dev_state = d->state,
+                               .last_state = -1 };
 
         /* Removed while it waited (the event rules say so): tear it down
          * instead of bringing it up and waiting for an InitWait that will
          * not come. */
         if (act == DEVD_ACT_ADD && d->dirty &&
-            !libxl__devd_read_values(gc, devd_be_path(gc, dds, d), d->domid,
+            !libxl__devd_read_values(gc, libxl__devd_be_path(gc, dds, d), d->domid,
                               &o.exists, &o.values_ok, &o.state,
                               &o.online) &&
             libxl__devd_classify(&o) == DEVD_ACT_REMOVE) {
@@ -433,22 +450,14 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
     }
 }
 
-static void devd_device_removed(libxl__egc *egc, libxl__ao_device *aodev)
+/* An operation that still runs gives its slot back (a retry's pause). */
+void libxl__devd_script_slot_release(libxl__egc *egc, devd_op *op)
 {
-    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
-    devd_device *d = op->dev;
-    STATE_AO_GC(op->nested);
-
-    if (aodev->rc) {
-        devd_fail(gc, op->dds, d,
-                  aodev->rc == ERROR_ABORTED ? "aborted while removing"
-                  : GCSPRINTF("removing the backend failed (rc=%d)",
-                              aodev->rc), false);
-    } else {
-        DLOG(INFO, d, "backend removed");
-        op->removed = true;     /* freed by devd_op_done */
-    }
-    libxl__devd_op_done(egc, op);
+    if (!op->script)
+        return;
+    op->script = false;
+    op->dds->script_ops--;
+    devd_script_next(egc, op->dds);
 }
 
 static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
@@ -467,6 +476,19 @@ static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
 
 /*----- end of an operation -----*/
 
+/* The next attempt of an add whose script was killed, unless the events
+ * looked at meanwhile took the device elsewhere (removed, forgotten). */
+static void devd_retry_add(libxl__egc *egc, libxl__devd_state *dds,
+                           const char *kind, uint32_t domid, uint32_t devid)
+{
+    devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
+    devd_device *d = libxl__devd_device_find(g, kind, devid);
+
+    if (!d || d->busy || d->state != DEVD_DEV_ADDING)
+        return;
+    devd_script_op(egc, dds, g, d, DEVD_ACT_ADD);
+}
+
 void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 {
     libxl__devd_state *dds = op->dds;
@@ -475,12 +497,14 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
     bool removed = op->removed;
     bool dirty = d->dirty;
     bool script = op->script;
+    bool retry = d->retry_add;
     char kind[DEVD_KIND_LEN];
     uint32_t domid = d->domid, devid = d->devid;
 
     memcpy(kind, d->kind, sizeof(kind));
     d->busy = false;
     d->dirty = false;
+    d->retry_add = false;
 
     {
         STATE_AO_GC(op->nested);
@@ -507,6 +531,8 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
         devd_evaluate(egc, gc, dds, kind, domid, devid);
         libxl__nested_ao_free(nested);
     }
+    if (retry && !removed)
+        devd_retry_add(egc, dds, kind, domid, devid);
     if (script)
         devd_script_next(egc, dds);
 }
@@ -520,11 +546,12 @@ static int devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
                            const char *key, bool *present, bool *ok, int *val)
 {
     const char *v = NULL;
-    bool is_state = !strcmp(key, "state");
+    bool is_state = !strcmp(key, "state"), escaped;
     int rc;
 
     *present = *ok = false;
-    rc = libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s", be, key), &v);
+    rc = libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/%s", be, key), &v,
+                             &escaped);
     if (rc) return rc;
     if (!v) {
         if (!is_state)
@@ -535,7 +562,7 @@ static int devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
     if (is_state ? libxl__devd_parse_state(v, val)
                  : libxl__devd_parse_online(v, val)) {
         LOGD(ERROR, domid, "%s: %s=\"%s\" %s, ignoring this backend until it"
-             " changes", be, key, v,
+             " changes", be, key, escaped ? v : libxl__devd_show(gc, v),
              is_state ? "is not a XenbusState" : "is neither 0 nor 1");
         return 0;
     }
@@ -574,6 +601,15 @@ static int devd_kind(const char *kind)
     return k;
 }
 
+static bool devd_hotplug_connected(libxl__gc *gc, const char *be)
+{
+    const char *hs = NULL;
+
+    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),
+                           &hs);
+    return hs && !strcmp(hs, "connected");
+}
+
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
                           uint32_t domid, uint32_t devid)
@@ -602,6 +638,10 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
         o.busy = d->busy;
         o.failed_state = d->failed_state;
         o.failed_online = d->failed_online;
+        o.last_state = d->last_state;
+        o.qemu_kind = qemu_kind(d->libxl_kind);
+        if (o.exists && o.values_ok)
+            d->last_state = o.state;
     }
     act = libxl__devd_classify(&o);
     LOGD(DEBUG, domid, "%s %u: state %d online %d tracked %s -> %s", kind,
@@ -628,6 +668,18 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
              d->last_error ? d->last_error : "failure");
         devd_add(egc, gc, dds, g, d);
         return;
+    case DEVD_ACT_READD:
+        /* A frontend that starts over leaves hotplug-status as it was; a
+         * backend driver bound anew (netback) has removed it. */
+        if (devd_hotplug_connected(gc, be)) {
+            DLOG(DEBUG, d, "back in InitWait, its script's work still"
+                 " stands (hotplug-status connected)");
+            return;
+        }
+        DLOG(INFO, d, "backend back in InitWait (was state %d) without"
+             " being closed: running its hotplug add again", o.last_state);
+        devd_add(egc, gc, dds, g, d);
+        return;
     case DEVD_ACT_ADD:
         break;
     }
@@ -643,6 +695,7 @@ static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
         if (g) libxl__devd_drop_guest_if_empty(gc, dds, g);
         return;
     }
+    d->last_state = o.state;
     if (k < 0) {
         devd_log_unsupported(gc, d);
         return;
@@ -837,6 +890,7 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
         LOGD(ERROR, domid, "%s %u: out of memory, not adopted", kind, devid);
         return DEVD_ACT_IGNORE;
     }
+    d->last_state = state;
     if (k < 0) {
         devd_log_unsupported(gc, d);
     } else {
@@ -985,6 +1039,7 @@ static void devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
     for (i = 0; i < pend.n; i++)
         devd_adopt_finish(egc, dds, &pend.v[i]);
     free(pend.v);
+    libxl__devd_hotplug_adopt_leftovers(egc, dds);
     libxl__nested_ao_free(nested);
 }
 

@@ -43,6 +43,10 @@ typedef struct devd_op {
     libxl__ao_device aodev;
     libxl__dm_spawn_state dmss;
     libxl__ev_child child;      /* vbd3: the process that starts tapdisk */
+    libxl__async_exec_state aes;    /* a hotplug script we run ourselves */
+    libxl__ev_time backoff;     /* the pause before an add's next attempt */
+    const char *copy;           /* a removal's copy of the backend's keys */
+    int add_rc;                 /* a killed add's rc, while it is undone */
 } devd_op;
 
 _hidden devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
@@ -56,9 +60,39 @@ _hidden void libxl__devd_fill_ldev(libxl__devd_state *dds,
 _hidden int libxl__devd_read_values(libxl__gc *gc, const char *be,
                                     uint32_t domid, bool *exists,
                                     bool *values_ok, int *state, int *online);
+/* A XenStore read checked over the value's whole length (see there). */
+_hidden int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t,
+                                const char *path, const char **out,
+                                bool *escaped_r);
+/* Untrusted text, escaped and bounded, for a log line or a message. */
+_hidden const char *libxl__devd_show(libxl__gc *gc, const char *s);
+_hidden const char *libxl__devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
+                                        const devd_device *d);
+/* Marks the device FAILED (a real change of its state or online retries
+ * it), logs why, and publishes it as hotplug-error if publish. */
+_hidden void libxl__devd_fail(libxl__gc *gc, libxl__devd_state *dds,
+                              devd_device *d, const char *why, bool publish);
+/* A script operation that goes on gives its slot back. */
+_hidden void libxl__devd_script_slot_release(libxl__egc *egc, devd_op *op);
 _hidden void libxl__devd_drop_guest_if_empty(libxl__gc *gc,
                                              libxl__devd_state *dds,
                                              devd_guest *g);
+
+/*----- script-served kinds (libxl_devd_hotplug.c) -----*/
+
+/* Both end with libxl__devd_op_done.  An add whose script was killed is
+ * retried: the device then has retry_add set when its operation ends. */
+_hidden void libxl__devd_hotplug_add(libxl__egc *egc, devd_op *op);
+/* The backend directory goes at once; the script reads a copy. */
+_hidden void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op);
+/* Startup: runs the removals a previous devd left unfinished (their
+ * copies are still there). */
+_hidden void libxl__devd_hotplug_adopt_leftovers(libxl__egc *egc,
+                                                 libxl__devd_state *dds);
+/* (core) Starts the removal of such a leftover. */
+_hidden void libxl__devd_remove_leftover(libxl__egc *egc,
+                                         libxl__devd_state *dds,
+                                         devd_guest *g, devd_device *d);
 
 /*----- the tapdisk control client (libxl_devd_tdc.c) -----*/
 

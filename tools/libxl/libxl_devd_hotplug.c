@@ -1,0 +1,654 @@
+/*
+ * Script-served kinds (vbd, vif): their backends are brought up and torn
+ * down by the hotplug scripts.
+ *
+ * - Add: libxl waits for the backend's InitWait and runs the script, which
+ *   it kills after 40 s.  On a slow or busy driver domain a script can lose
+ *   that race half-way through.  What it had set up (a loop device, a
+ *   bridge port) is released by running its remove, and the add is tried
+ *   again after a pause, DEVD_ADD_ATTEMPTS times in all, while the backend
+ *   still waits for it and the frontend is still there.  The last killed
+ *   attempt is undone too before the failure is published.
+ * - Remove: the toolstack gives the driver domain 10 s to remove a backend
+ *   directory, then deletes it itself, and a remove script that took longer
+ *   would find nothing to read.  The backend's keys are copied to a private
+ *   directory and the backend directory removed at once, in one
+ *   transaction; the script then reads the copy (XENBUS_PATH points at it).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-only
+ */
+#include "libxl_osdeps.h"
+
+#include <glob.h>
+
+#include "libxl_devd_internal.h"
+
+#define DEVD_ADD_ATTEMPTS 3
+/* Pauses before the second and third attempts. */
+static const int devd_add_backoff_ms[DEVD_ADD_ATTEMPTS - 1] = { 2000, 8000 };
+
+/* Where a removal keeps its copy of the keys, below our own home (one
+ * level: <kind>-<domid>-<devid>). */
+#define DEVD_COPY_DIR "libxl/devd-remove"
+
+#define DLOG(l, d, f, ...) \
+    LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
+
+static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev);
+static void hotplug_undo_exited(libxl__egc *egc,
+                                libxl__async_exec_state *aes, int rc,
+                                int status);
+static void hotplug_undone(libxl__egc *egc, devd_op *op, bool ran, int rc);
+static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
+                                 const struct timeval *requested_abs,
+                                 int rc);
+static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
+                            int rc, int status);
+
+/*----- running a script ourselves -----*/
+
+/* The script's arguments and environment for action, read from the
+ * backend (which must still be there).  XENBUS_PATH is replaced by
+ * xenbus_path (relative to our home) if that is not NULL.  1: there is a
+ * script to run; 0: none; an error otherwise. */
+static int hotplug_prepare(libxl__gc *gc, devd_op *op,
+                           libxl__device_action action,
+                           const char *xenbus_path)
+{
+    char **args = NULL, **env = NULL;
+    int rc, i;
+
+    rc = libxl__get_hotplug_script_info(gc, &op->ldev, &args, &env, action,
+                                        0);
+    if (rc <= 0)
+        return rc;
+    for (i = 0; xenbus_path && env && env[i]; i += 2)
+        if (!strcmp(env[i], "XENBUS_PATH"))
+            env[i + 1] = (char *)xenbus_path;
+    libxl__async_exec_init(&op->aes);
+    op->aes.ao = op->nested;
+    op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
+    op->aes.args = args;
+    op->aes.env = env;
+    op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
+    return 1;
+}
+
+static int hotplug_start(libxl__gc *gc, devd_op *op,
+                         libxl__async_exec_callback *cb)
+{
+    int rc, nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if (nullfd < 0) {
+        LOGED(ERROR, op->dev->domid, "cannot open /dev/null for a script");
+        return ERROR_FAIL;
+    }
+    op->aes.callback = cb;
+    op->aes.stdfds[0] = nullfd;
+    op->aes.stdfds[1] = 2;
+    op->aes.stdfds[2] = -1;
+    rc = libxl__async_exec_start(&op->aes);
+    close(nullfd);
+    return rc;
+}
+
+/* What a script's end means, for the log. */
+static const char *hotplug_outcome(libxl__gc *gc, int rc, int status)
+{
+    if (rc == ERROR_TIMEDOUT)
+        return GCSPRINTF("killed after %d s", LIBXL_HOTPLUG_TIMEOUT);
+    if (rc)
+        return GCSPRINTF("not run to its end (rc=%d)", rc);
+    if (WIFSIGNALED(status))
+        return GCSPRINTF("killed by signal %d", WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status))
+        return GCSPRINTF("exited with status %d", WEXITSTATUS(status));
+    return NULL;
+}
+
+/*----- add, and its retries -----*/
+
+void libxl__devd_hotplug_add(libxl__egc *egc, devd_op *op)
+{
+    devd_device *d = op->dev;
+    STATE_AO_GC(op->nested);
+
+    d->add_attempts++;
+    if (d->add_attempts == 1)
+        DLOG(INFO, d, "bringing the backend up");
+    else
+        DLOG(INFO, d, "bringing the backend up, attempt %u of %d",
+             d->add_attempts, DEVD_ADD_ATTEMPTS);
+    libxl__prepare_ao_device(op->nested, &op->aodev);
+    op->aodev.dev = &op->ldev;
+    op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
+    op->aodev.callback = hotplug_added;
+    libxl__wait_device_connection(egc, &op->aodev);
+}
+
+/* A script that was killed, or died without saying why (a script that
+ * fails on purpose writes hotplug-error), may succeed next time. */
+static bool hotplug_retryable(int rc, const char *herr)
+{
+    return rc == ERROR_TIMEDOUT || (rc == ERROR_FAIL && !herr);
+}
+
+/* The first line of a small sysfs file, in buf; false if unreadable. */
+static bool hotplug_read_line(const char *path, char *buf, size_t sz)
+{
+    ssize_t r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    r = read(fd, buf, sz - 1);
+    close(fd);
+    if (r <= 0)
+        return false;
+    buf[r] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return true;
+}
+
+/* Whether a vbd of ours other than self names dev as its `node`. */
+static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
+                                 const devd_device *self, const char *dev)
+{
+    const char *node;
+    devd_guest *g;
+    devd_device *o;
+
+    SLIST_FOREACH(g, &dds->table.guests, next)
+        SLIST_FOREACH(o, &g->devices, next) {
+            if (o == self || strcmp(o->kind, "vbd"))
+                continue;
+            node = NULL;
+            libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/node",
+                                   libxl__devd_be_path(gc, dds, o)), &node);
+            if (node && !strcmp(node, dev))
+                return true;
+        }
+    return false;
+}
+
+/*
+ * A killed block add may have bound a loop device to the image and not
+ * yet written `node`, the key its remove reads.  Find that loop device
+ * (backed by the image, named by no other vbd of ours) and write it
+ * there.  (The block script's own knowledge: a file-backed vbd is served
+ * through a loop device, named in `node`.)
+ */
+static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
+{
+    const char *params = NULL, *node = NULL, *found = NULL;
+    char back[PATH_MAX + 1], *file;
+    glob_t gl;
+    size_t i;
+
+    if (op->dev->libxl_kind != LIBXL__DEVICE_KIND_VBD ||
+        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/node", be), &node)
+        || node ||
+        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/params", be),
+                               &params) || !params)
+        return;
+    file = realpath(params, NULL);
+    if (!file)
+        return;                 /* not a file: no loop device */
+    if (!glob("/sys/block/loop*/loop/backing_file", 0, NULL, &gl)) {
+        for (i = 0; i < gl.gl_pathc && !found; i++) {
+            /* /sys/block/<name>/loop/backing_file */
+            const char *name = gl.gl_pathv[i] + strlen("/sys/block/");
+            const char *dev = GCSPRINTF("/dev/%.*s",
+                                        (int)strcspn(name, "/"), name);
+
+            if (hotplug_read_line(gl.gl_pathv[i], back, sizeof(back)) &&
+                !strcmp(back, file) &&
+                !hotplug_loop_claimed(gc, op->dds, op->dev, dev))
+                found = dev;
+        }
+        globfree(&gl);
+    }
+    free(file);
+    if (!found)
+        return;
+    DLOG(INFO, op->dev, "the killed add left %s bound to %s: releasing it",
+         found, params);
+    libxl__xs_printf(gc, XBT_NULL, GCSPRINTF("%s/node", be), "%s", found);
+}
+
+/* Runs the script's remove over what a killed add set up, unless the add
+ * had done all its work (physical-device written: blkback may use it). */
+static int hotplug_undo(libxl__gc *gc, devd_op *op)
+{
+    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *phys = NULL;
+    int rc;
+
+    rc = libxl__xs_read_checked(gc, XBT_NULL,
+                                GCSPRINTF("%s/physical-device", be), &phys);
+    if (rc || phys)
+        return rc ? rc : ERROR_NOTFOUND;
+    hotplug_find_lost_loop(gc, op, be);
+    rc = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, NULL);
+    if (rc <= 0)
+        return rc ? rc : ERROR_NOTFOUND;
+    return hotplug_start(gc, op, hotplug_undo_exited);
+}
+
+/* Why the add failed, for good: the script's own word, or libxl's rc. */
+static const char *hotplug_add_failure(libxl__gc *gc, const devd_device *d,
+                                       int rc, const char *herr)
+{
+    if (herr)
+        return GCSPRINTF("hotplug script failed: %s",
+                         libxl__devd_show(gc, herr));
+    if (d->add_attempts > 1)
+        return GCSPRINTF("adding the backend failed %u times (last rc=%d)",
+                         d->add_attempts, rc);
+    return GCSPRINTF("adding the backend failed (rc=%d)", rc);
+}
+
+static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
+{
+    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
+    devd_device *d = op->dev;
+    const char *herr = NULL;
+    STATE_AO_GC(op->nested);
+
+    if (!aodev->rc) {
+        d->state = DEVD_DEV_CONNECTED;
+        d->add_attempts = 0;
+        libxl__devd_device_set_error(d, NULL);
+        DLOG(INFO, d, "backend connected");
+        goto done;
+    }
+    if (aodev->rc == ERROR_ABORTED) {
+        libxl__devd_fail(gc, op->dds, d, "aborted while adding", false);
+        goto done;
+    }
+    libxl__xs_read_checked(gc, XBT_NULL,
+            GCSPRINTF("%s/hotplug-error",
+                      libxl__devd_be_path(gc, op->dds, d)), &herr);
+    if (!hotplug_retryable(aodev->rc, herr)) {
+        libxl__devd_fail(gc, op->dds, d,
+                         hotplug_add_failure(gc, d, aodev->rc, herr), true);
+        d->add_attempts = 0;
+        goto done;
+    }
+    /* Killed: what it set up is released, the last attempt's too. */
+    op->add_rc = aodev->rc;
+    if (d->add_attempts < DEVD_ADD_ATTEMPTS)
+        DLOG(WARN, d, "hotplug add attempt %u of %d failed (rc=%d):"
+             " releasing what it set up, then trying again in %d s",
+             d->add_attempts, DEVD_ADD_ATTEMPTS, aodev->rc,
+             devd_add_backoff_ms[d->add_attempts - 1] / 1000);
+    if (!hotplug_undo(gc, op))
+        return;                 /* hotplug_undo_exited goes on */
+    hotplug_undone(egc, op, false, 0);
+    return;
+done:
+    libxl__devd_op_done(egc, op);
+}
+
+static void hotplug_undo_exited(libxl__egc *egc,
+                                libxl__async_exec_state *aes, int rc,
+                                int status)
+{
+    devd_op *op = CONTAINER_OF(aes, *op, aes);
+    const char *how;
+    STATE_AO_GC(op->nested);
+
+    how = hotplug_outcome(gc, rc, status);
+    if (how)
+        DLOG(WARN, op->dev, "hotplug remove after the failed add: %s", how);
+    hotplug_undone(egc, op, true, rc);
+}
+
+/* The killed add's leftovers are released (ran) or there were none: the
+ * keys it wrote go, so that the next add starts afresh, and the script
+ * slot is given back for the pause. */
+static void hotplug_undone(libxl__egc *egc, devd_op *op, bool ran, int rc)
+{
+    devd_device *d = op->dev;
+    const char *be;
+    STATE_AO_GC(op->nested);
+
+    if (rc == ERROR_ABORTED) {
+        libxl__devd_fail(gc, op->dds, d, "aborted while adding", false);
+        libxl__devd_op_done(egc, op);
+        return;
+    }
+    if (ran) {
+        be = libxl__devd_be_path(gc, op->dds, d);
+        libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("%s/node", be));
+        libxl__xs_rm_checked(gc, XBT_NULL,
+                             GCSPRINTF("%s/hotplug-status", be));
+        libxl__xs_rm_checked(gc, XBT_NULL,
+                             GCSPRINTF("%s/hotplug-error", be));
+    }
+    if (d->add_attempts >= DEVD_ADD_ATTEMPTS) {
+        libxl__devd_fail(gc, op->dds, d,
+                         hotplug_add_failure(gc, d, op->add_rc, NULL), true);
+        d->add_attempts = 0;
+        libxl__devd_op_done(egc, op);
+        return;
+    }
+    libxl__devd_script_slot_release(egc, op);
+    rc = libxl__ev_time_register_rel(op->nested, &op->backoff,
+                                     hotplug_backoff_done,
+                                     devd_add_backoff_ms[d->add_attempts - 1]);
+    if (rc)
+        hotplug_backoff_done(egc, &op->backoff, NULL, rc);
+}
+
+/* Whether the backend still waits for its script and the frontend is
+ * still there; why not otherwise. */
+static const char *hotplug_still_wanted(libxl__gc *gc, devd_op *op)
+{
+    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *fe = NULL, *fst = NULL;
+    bool exists, ok;
+    int state, online;
+
+    if (libxl__devd_read_values(gc, be, op->dev->domid, &exists, &ok,
+                                &state, &online) || !exists || !ok)
+        return "its backend is gone or unreadable";
+    if ((state != DEVD_XBS_INITIALISING && state != DEVD_XBS_INITWAIT) ||
+        online != 1)
+        return GCSPRINTF("its backend moved on (state %d, online %d)",
+                         state, online);
+    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/frontend", be), &fe);
+    if (fe)
+        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", fe),
+                               &fst);
+    if (!fst)
+        return "its frontend is gone";
+    return NULL;
+}
+
+static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
+                                 const struct timeval *requested_abs,
+                                 int rc)
+{
+    devd_op *op = CONTAINER_OF(ev, *op, backoff);
+    devd_device *d = op->dev;
+    const char *why;
+    STATE_AO_GC(op->nested);
+
+    libxl__ev_time_deregister(gc, &op->backoff);
+    if (rc == ERROR_ABORTED) {
+        libxl__devd_fail(gc, op->dds, d, "aborted before retrying", false);
+        goto out;
+    }
+    why = hotplug_still_wanted(gc, op);
+    if (why) {
+        libxl__devd_fail(gc, op->dds, d,
+                         GCSPRINTF("adding the backend failed %u times;"
+                                   " not retried: %s", d->add_attempts, why),
+                         true);
+        d->add_attempts = 0;
+        goto out;
+    }
+    /* The next attempt waits for a script slot like any add. */
+    d->retry_add = true;
+out:
+    libxl__devd_op_done(egc, op);
+}
+
+/*----- remove, from a private copy of the backend's keys -----*/
+
+/* Copies the backend's keys to copy and removes the backend directory, in
+ * one transaction.  ERROR_NOTFOUND if the backend is already gone. */
+static int hotplug_copy_and_remove(libxl__gc *gc, const char *be,
+                                   const char *copy)
+{
+    xs_transaction_t t = XBT_NULL;
+    char **keys;
+    const char *v;
+    unsigned int n, i;
+    int rc;
+
+    for (;;) {
+        rc = libxl__xs_transaction_start(gc, &t);
+        if (rc) goto out;
+        keys = libxl__xs_directory(gc, t, be, &n);
+        if (!keys) {
+            rc = ERROR_NOTFOUND;
+            goto out;
+        }
+        rc = libxl__xs_rm_checked(gc, t, copy);    /* a stale one */
+        if (rc) goto out;
+        for (i = 0; i < n; i++) {
+            rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/%s", be,
+                                                         keys[i]), &v);
+            if (rc) goto out;
+            if (!v)
+                continue;       /* a directory: no script reads those */
+            rc = libxl__xs_write_checked(gc, t, GCSPRINTF("%s/%s", copy,
+                                                          keys[i]), v);
+            if (rc) goto out;
+        }
+        /* Only the device's own directory: its parents belong to the
+         * toolstack, which removes them (we may not). */
+        rc = libxl__xs_rm_checked(gc, t, be);
+        if (rc) goto out;
+        rc = libxl__xs_transaction_commit(gc, &t);
+        if (!rc) break;
+        if (rc < 0) goto out;
+    }
+out:
+    libxl__xs_transaction_abort(gc, &t);
+    return rc;
+}
+
+/*
+ * The arguments and environment for the remove of a leftover, from its
+ * copy alone (the backend is gone): what libxl's hotplug helpers would
+ * give (tools/libs/light/libxl_linux.c) for a vbd, or a vif of type vif.
+ */
+static int hotplug_prepare_leftover(libxl__gc *gc, devd_op *op,
+                                    const char *rel)
+{
+    devd_device *d = op->dev;
+    const char *copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid,
+                                 rel);
+    const char *script = NULL, *vifname = NULL, *gw = NULL;
+    bool vif = d->libxl_kind == LIBXL__DEVICE_KIND_VIF;
+    char **args, **env;
+    int n = 0;
+
+    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/script", copy),
+                           &script);
+    if (!script || script[0] != '/')
+        return 0;
+    if (vif) {
+        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/vifname", copy),
+                               &vifname);
+        libxl__xs_read_checked(gc, XBT_NULL,
+                               GCSPRINTF("%s/gatewaydev", copy), &gw);
+    }
+    GCNEW_ARRAY(args, 4);
+    args[0] = (char *)script;
+    args[1] = vif ? "offline" : "remove";
+    args[2] = vif ? "type_if=vif" : NULL;
+    args[3] = NULL;
+    GCNEW_ARRAY(env, 13);
+    env[n++] = "script";
+    env[n++] = (char *)script;
+    env[n++] = "XENBUS_TYPE";
+    env[n++] = vif ? "vif" : "vbd";
+    env[n++] = "XENBUS_PATH";
+    env[n++] = (char *)rel;
+    env[n++] = "XENBUS_BASE_PATH";
+    env[n++] = "backend";
+    if (vif) {
+        env[n++] = "netdev";
+        env[n++] = (char *)(gw ? gw : "");
+        env[n++] = "vif";
+        env[n++] = vifname ? (char *)vifname
+                           : GCSPRINTF("vif%u.%u", d->domid, d->devid);
+    }
+    env[n] = NULL;
+    libxl__async_exec_init(&op->aes);
+    op->aes.ao = op->nested;
+    op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
+    op->aes.args = args;
+    op->aes.env = env;
+    op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
+    op->copy = copy;
+    return 1;
+}
+
+static void hotplug_remove_leftover(libxl__egc *egc, devd_op *op,
+                                    const char *rel)
+{
+    devd_device *d = op->dev;
+    STATE_AO_GC(op->nested);
+    int rc;
+
+    DLOG(INFO, d, "finishing a removal that a previous devd left: running"
+         " its hotplug remove over %s", rel);
+    if (hotplug_prepare_leftover(gc, op, rel) == 1) {
+        rc = hotplug_start(gc, op, hotplug_removed);
+        if (!rc)
+            return;
+        DLOG(ERROR, d, "cannot start its hotplug remove (rc=%d)", rc);
+    } else {
+        DLOG(ERROR, d, "no hotplug script to run for the removal (rc=%d)",
+             ERROR_NOTFOUND);
+    }
+    if (!op->copy)
+        op->copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid,
+                             rel);
+    hotplug_removed(egc, &op->aes, 0, 0);
+}
+
+void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
+{
+    devd_device *d = op->dev;
+    STATE_AO_GC(op->nested);
+    const char *be = libxl__devd_be_path(gc, op->dds, d);
+    const char *rel = GCSPRINTF(DEVD_COPY_DIR "/%s-%u-%u",
+                                libxl__device_kind_to_string(d->libxl_kind),
+                                d->domid, d->devid);
+    int rc, script;
+
+    if (d->leftover) {
+        hotplug_remove_leftover(egc, op, rel);
+        return;
+    }
+    DLOG(INFO, d, "tearing the backend down");
+    script = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, rel);
+    op->copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid, rel);
+    rc = hotplug_copy_and_remove(gc, be, op->copy);
+    if (rc == ERROR_NOTFOUND) {
+        DLOG(WARN, d, "backend directory removed under us: its hotplug"
+             " remove could not run");
+        goto done;
+    }
+    if (rc) {
+        libxl__devd_fail(gc, op->dds, d, GCSPRINTF("cannot take the backend"
+                         " directory down (rc=%d)", rc), false);
+        libxl__devd_op_done(egc, op);
+        return;
+    }
+    if (script <= 0) {
+        if (script < 0)
+            DLOG(ERROR, d, "no hotplug script to run for the removal"
+                 " (rc=%d)", script);
+        goto done;
+    }
+    rc = hotplug_start(gc, op, hotplug_removed);
+    if (!rc)
+        return;
+    DLOG(ERROR, d, "cannot start its hotplug remove (rc=%d)", rc);
+done:
+    hotplug_removed(egc, &op->aes, 0, 0);
+}
+
+static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
+                            int rc, int status)
+{
+    devd_op *op = CONTAINER_OF(aes, *op, aes);
+    devd_device *d = op->dev;
+    const char *how;
+    STATE_AO_GC(op->nested);
+
+    how = hotplug_outcome(gc, rc, status);
+    if (how)
+        DLOG(ERROR, d, "hotplug remove %s", how);
+    else
+        DLOG(INFO, d, "backend removed");
+    /* (Only the copy: its parents stay, since we could not make
+     * libxl/ again under our home, which the toolstack owns.) */
+    if (op->copy)
+        libxl__xs_rm_checked(gc, XBT_NULL, op->copy);
+    /* The backend directory is gone whatever the script did. */
+    op->removed = true;
+    libxl__devd_op_done(egc, op);
+}
+
+/*----- startup: removals a previous devd did not finish -----*/
+
+/* "<kind>-<domid>-<devid>" of a vbd or vif; false for anything else. */
+static bool hotplug_parse_copy(libxl__gc *gc, const char *name, int *kind,
+                               uint32_t *domid, uint32_t *devid)
+{
+    const char *a = strchr(name, '-'), *b = a ? strchr(a + 1, '-') : NULL;
+
+    if (!b)
+        return false;
+    if (a - name == 3 && !strncmp(name, "vbd", 3))
+        *kind = LIBXL__DEVICE_KIND_VBD;
+    else if (a - name == 3 && !strncmp(name, "vif", 3))
+        *kind = LIBXL__DEVICE_KIND_VIF;
+    else
+        return false;
+    return !libxl__devd_parse_uint(GCSPRINTF("%.*s", (int)(b - a - 1), a + 1),
+                                   DEVD_DOMID_MAX, domid) &&
+           !libxl__devd_parse_uint(b + 1, DEVD_DEVID_MAX, devid);
+}
+
+/*
+ * A copy still under DEVD_COPY_DIR is a removal whose script did not run
+ * to its end (devd, or the script, was killed): its hotplug remove runs
+ * now, from the copy, as a device of kind "<kind>-removal" (no backend has
+ * such a kind, so it cannot meet a live device).
+ */
+void libxl__devd_hotplug_adopt_leftovers(libxl__egc *egc,
+                                         libxl__devd_state *dds)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    const char *dir = GCSPRINTF("/local/domain/%u/" DEVD_COPY_DIR,
+                                dds->self_domid);
+    unsigned int n = 0, i;
+    char **names = libxl__xs_directory(gc, XBT_NULL, dir, &n);
+    uint32_t domid, devid;
+    devd_guest *g;
+    devd_device *d;
+    int kind;
+
+    for (i = 0; names && i < n; i++) {
+        if (!hotplug_parse_copy(gc, names[i], &kind, &domid, &devid)) {
+            LOG(WARN, "removing %s/%s: not a copy of ours", dir, names[i]);
+            libxl__xs_rm_checked(gc, XBT_NULL,
+                                 GCSPRINTF("%s/%s", dir, names[i]));
+            continue;
+        }
+        g = libxl__devd_guest_get(&dds->table, domid);
+        d = g ? libxl__devd_device_add(&dds->table, g,
+                    GCSPRINTF("%s-removal",
+                              libxl__device_kind_to_string(kind)),
+                    kind, devid, DEVD_DEV_REMOVING) : NULL;
+        if (!d) {
+            LOGD(ERROR, domid, "%s: out of memory, not adopted", names[i]);
+            if (g)
+                libxl__devd_drop_guest_if_empty(gc, dds, g);
+            continue;
+        }
+        d->leftover = true;
+        libxl__devd_remove_leftover(egc, dds, g, d);
+    }
+    libxl__nested_ao_free(nested);
+}
