@@ -125,6 +125,49 @@ static void test_cmdline_domid(void **s)
     assert_false(libxl__devd_cmdline_serves_domid("", 0, 4));
 }
 
+/* Guest text, escaped: nothing a terminal or a log reader would take as
+ * anything but text, and bounded. */
+static void test_escape(void **s)
+{
+    char out[DEVD_SHOW_LEN];
+    const char inj[] = "x86_64-abi\n\x1b[31mDomain 0: FORGED\"\\";
+
+    assert_string_equal(libxl__devd_escape(out, sizeof(out), "plain 42", 8),
+                        "plain 42");
+    assert_string_equal(libxl__devd_escape(out, sizeof(out), "13\0junk", 7),
+                        "13\\x00junk");
+    assert_string_equal(libxl__devd_escape(out, sizeof(out), inj,
+                                           sizeof(inj) - 1),
+                        "x86_64-abi\\n\\x1b[31mDomain 0: FORGED\\\"\\\\");
+    assert_string_equal(libxl__devd_escape(out, sizeof(out), "\r\t\x7f\xff",
+                                           4), "\\r\\t\\x7f\\xff");
+    assert_string_equal(libxl__devd_escape(out, sizeof(out), "", 0), "");
+    /* Bounded: 4096 NULs take at most outsz - 1 characters, "..." last. */
+    {
+        char big[4096] = { 0 };
+        char small[8];
+        libxl__devd_escape(out, sizeof(out), big, sizeof(big));
+        assert_true(strlen(out) <= sizeof(out) - 1);
+        assert_string_equal(out + strlen(out) - 3, "...");
+        assert_string_equal(libxl__devd_escape(small, sizeof(small), "abcdefgh",
+                                               8), "abcd...");
+        assert_string_equal(libxl__devd_escape(small, sizeof(small), "abcdefg",
+                                               7), "abcdefg");
+        assert_string_equal(libxl__devd_escape(small, sizeof(small), "\n\n\n\n",
+                                               4), "\\n\\n...");
+    }
+}
+
+/* A value with a NUL byte inside is not the number before the NUL. */
+static void test_value_whole(void **s)
+{
+    assert_true(libxl__devd_value_whole("13", 2));
+    assert_false(libxl__devd_value_whole("13\0junk", 7));
+    assert_false(libxl__devd_value_whole("\0", 1));
+    assert_true(libxl__devd_value_whole("", 0));
+    assert_false(libxl__devd_value_whole(NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +177,8 @@ int main(void)
         cmocka_unit_test(test_path_levels),
         cmocka_unit_test(test_path_invalid),
         cmocka_unit_test(test_cmdline_domid),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_value_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

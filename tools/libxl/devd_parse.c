@@ -118,6 +118,61 @@ devd_path_level libxl__devd_parse_path(const char *be_path,
     return out->level = DEVD_PATH_DEVICE;
 }
 
+/* One byte of untrusted text, escaped into e[4]; returns its length. */
+static int escape_one(unsigned char c, char *e)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (c == '\\' || c == '"') {
+        e[0] = '\\';
+        e[1] = (char)c;
+        return 2;
+    }
+    if (c == '\n' || c == '\r' || c == '\t') {
+        e[0] = '\\';
+        e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (c >= 0x20 && c < 0x7f) {
+        e[0] = (char)c;
+        return 1;
+    }
+    e[0] = '\\';
+    e[1] = 'x';
+    e[2] = hex[c >> 4];
+    e[3] = hex[c & 15];
+    return 4;
+}
+
+char *libxl__devd_escape(char *out, size_t outsz, const char *in, size_t len)
+{
+    size_t o = 0, i, total = 0, room = outsz - 1;
+    char e[4];
+    int n;
+
+    for (i = 0; i < len && total <= room; i++)
+        total += (size_t)escape_one((unsigned char)in[i], e);
+    if (total > room)
+        room -= 3;              /* it will not all fit: end with "..." */
+    for (i = 0; i < len; i++) {
+        n = escape_one((unsigned char)in[i], e);
+        if (o + (size_t)n > room) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, e, (size_t)n);
+        o += (size_t)n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int libxl__devd_value_whole(const char *v, size_t len)
+{
+    return v && memchr(v, '\0', len) == NULL;
+}
+
 int libxl__devd_cmdline_serves_domid(const char *cmdline, size_t len,
                                      uint32_t domid)
 {

@@ -69,6 +69,23 @@ devd_path_level libxl__devd_parse_path(const char *be_path,
                                        devd_path *out);
 
 /*
+ * Renders len bytes of untrusted text (a value a guest wrote) for a log
+ * line, XenStore or the status: printable ASCII as it is, a backslash or a
+ * double quote escaped with a backslash, \n \r \t, and every other byte
+ * as \xHH.  At most outsz - 1 characters (outsz >= 8); longer text ends
+ * with "...".  Returns out.
+ */
+#define DEVD_SHOW_LEN 100
+char *libxl__devd_escape(char *out, size_t outsz, const char *in, size_t len);
+
+/*
+ * Whether a value read from XenStore as len bytes is a C string of that
+ * length: one with a NUL byte inside ("13\0junk") would otherwise be read
+ * up to the NUL ("13").
+ */
+int libxl__devd_value_whole(const char *v, size_t len);
+
+/*
  * Does a process command line (as in /proc/PID/cmdline: NUL-separated
  * arguments, len bytes) carry "-xen-domid" "<domid>"?  Tells our QEMU for a
  * guest from whatever process reused its pid.
