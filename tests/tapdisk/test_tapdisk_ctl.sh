@@ -19,7 +19,9 @@ check() { d=$1; shift; if run "$@"; then ok "$d"; else no "$d"; sed 's/^/# /' $T
 checkfail() { d=$1; shift; if run "$@"; then no "$d"; else ok "$d"; fi; }
 
 truncate -s 8M $T/img
-check "spawn" env TAPDISK=$TD $CTL spawn $S $T/td.log
+# Spawned with a umask that would leave the socket open to everyone.
+check "spawn" sh -c "umask 000; env TAPDISK=$TD $CTL spawn $S $T/td.log"
+check "its socket is 0600 whatever the umask" sh -c "test \"\$(stat -c %a $S)\" = 600"
 check "pid" $CTL -s $S pid
 cp $T/out $T/pid
 check "pid is a live tapdisk" sh -c "kill -0 \$(cat $T/pid) && grep -q tapdisk /proc/\$(cat $T/pid)/cmdline"
@@ -45,9 +47,22 @@ printf 'garbage that is no message at all' > $T/junk
 check "junk sent" sh -c "python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(open(sys.argv[2],\"rb\").read()); print(s.recv(10))' $S $T/junk"
 check "still serving after junk" $CTL -s $S pid
 check "junk logged" grep -q "dropping a control client" $T/td.log
+# A client that is neither root nor tapdisk's user is dropped at once
+# (here the socket is opened up by hand to let one connect).
+if command -v setpriv >/dev/null && [ -x /usr/bin/python3 ] && [ "$(id -u)" = 0 ]; then
+    chmod 711 $T; chmod 666 $S
+    check "an unprivileged client connects" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5); print(s.recv(10))' $S
+    check "and is refused" grep -q "refusing a control client of uid 65534" $T/td.log
+    chmod 700 $T; chmod 600 $S
+    check "root is still served" $CTL -s $S pid
+else
+    n=$((n+1)); echo "ok $n - unprivileged client refused # SKIP needs root and setpriv"
+fi
 check "exit" $CTL -s $S exit
 sleep 0.3
 p=$(cat $T/pid)
 check "gone after exit" sh -c "test ! -e /proc/$p || grep -q '^State:.*Z' /proc/$p/status"
+check "its socket is gone too" sh -c "test ! -e $S"
 echo "1..$n"
 test $fail = 0

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 
 #include "libxl_devd_internal.h"
+#include "td_ratelimit.h"
 
 #define TD_SOCK_DIR "/var/run/xen/tapdisk"
 #define TD_TIMEOUT_MS 10000
@@ -28,6 +29,14 @@
 
 #define VLOG(l, v, f, ...) \
     LOGD(l, (v)->domid, "vbd3 %u: " f, (v)->devid, ##__VA_ARGS__)
+/* A line that the frontend's doings cause (a guest can connect and close
+ * in a loop): at most TD_RL_BURST a minute per device. */
+#define VLOG_RL(l, v, f, ...) do {                                      \
+        unsigned int drop_;                                             \
+        if (td_ratelimit_ok(&(v)->rl, td_ratelimit_now(), &drop_))     \
+            VLOG(l, v, f "%s", ##__VA_ARGS__, drop_ ?                   \
+                 GCSPRINTF(" (%u such lines dropped)", drop_) : "");   \
+    } while (0)
 
 typedef struct devd_vbd3 {
     libxl__devd_state *dds;
@@ -51,6 +60,8 @@ typedef struct devd_vbd3 {
     char *fail_why;
     bool rm_backend;            /* releasing: remove the backend at the end */
     bool recreated;             /* releasing: a new backend took our place */
+    bool stopped;               /* releasing: we told its tapdisk to exit */
+    td_ratelimit rl;            /* for the lines the frontend causes */
 } devd_vbd3;
 
 static void vbd3_opened_child(libxl__egc *egc, libxl__ev_child *child,
@@ -96,7 +107,8 @@ static const char *be_read(libxl__gc *gc, devd_vbd3 *v, const char *key)
 {
     const char *s = NULL;
 
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s", v->be, key), &s);
+    libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/%s", v->be, key), &s,
+                        NULL);
     return s;
 }
 
@@ -150,7 +162,7 @@ static void vbd3_failed(libxl__gc *gc, devd_vbd3 *v, const char *why)
 
     vbd3_set(v, RS_FAILED);
     libxl__devd_device_set_error(v->d, why);
-    VLOG(ERROR, v, "device closed: %s", why);
+    VLOG_RL(ERROR, v, "device closed: %s", why);
     for (;;) {
         rc = libxl__xs_transaction_start(gc, &t);
         if (rc) break;
@@ -285,23 +297,24 @@ static int vbd3_read_config(libxl__gc *gc, devd_vbd3 *v, const char **why)
 
     if (!libxl__devd_vbd3_params_ok(params)) {
         *why = GCSPRINTF("params=\"%s\" is not <format>:<absolute path>",
-                         params ? params : "(missing)");
+                         libxl__devd_show(gc, params));
         return ERROR_INVAL;
     }
     if (mode && strcmp(mode, "r") && strcmp(mode, "w")) {
-        *why = GCSPRINTF("mode=\"%s\" is neither r nor w", mode);
+        *why = GCSPRINTF("mode=\"%s\" is neither r nor w",
+                         libxl__devd_show(gc, mode));
         return ERROR_INVAL;
     }
     /* The frontend must be the one of the domain in our path. */
     if (!fe || strcmp(fe, want_fe)) {
-        *why = GCSPRINTF("frontend=\"%s\" is not %s", fe ? fe : "(missing)",
-                         want_fe);
+        *why = GCSPRINTF("frontend=\"%s\" is not %s",
+                         libxl__devd_show(gc, fe), want_fe);
         return ERROR_INVAL;
     }
     if (!feid || libxl__devd_parse_uint(feid, DEVD_DOMID_MAX, &id) ||
         id != v->domid) {
         *why = GCSPRINTF("frontend-id=\"%s\" is not %u",
-                         feid ? feid : "(missing)", v->domid);
+                         libxl__devd_show(gc, feid), v->domid);
         return ERROR_INVAL;
     }
     free(v->params);
@@ -317,10 +330,20 @@ static int vbd3_read_config(libxl__gc *gc, devd_vbd3 *v, const char **why)
 static int vbd3_listen(libxl__gc *gc, devd_vbd3 *v)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
     int fd;
 
+    /* Only root may reach a tapdisk: the directory is ours and 0700, the
+     * socket 0600, whatever the umask (which a library must not touch). */
     if (mkdir(TD_SOCK_DIR, 0700) && errno != EEXIST) {
         LOGED(ERROR, v->domid, "vbd3 %u: mkdir " TD_SOCK_DIR, v->devid);
+        return -1;
+    }
+    if (lstat(TD_SOCK_DIR, &st) || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid() ||
+        ((st.st_mode & 077) && chmod(TD_SOCK_DIR, 0700))) {
+        LOGD(ERROR, v->domid, "vbd3 %u: " TD_SOCK_DIR " is not a directory"
+             " of ours that only we can enter", v->devid);
         return -1;
     }
     strcpy(sa.sun_path, v->sock);
@@ -328,9 +351,11 @@ static int vbd3_listen(libxl__gc *gc, devd_vbd3 *v)
     if (fd < 0)
         return -1;
     unlink(v->sock);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8)) {
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        chmod(v->sock, 0600) || listen(fd, 8)) {
         LOGED(ERROR, v->domid, "vbd3 %u: listen on %s", v->devid, v->sock);
         close(fd);
+        unlink(v->sock);
         return -1;
     }
     return fd;
@@ -794,6 +819,7 @@ static void vbd3_adopt_done(libxl__egc *egc, devd_vbd3 *v)
 typedef struct {
     libxl__gc *gc;
     const char *fe;
+    const char *escaped;        /* the value read last, if escaped */
 } fe_reader;
 
 static const char *fe_read(void *ctx, const char *key)
@@ -801,15 +827,18 @@ static const char *fe_read(void *ctx, const char *key)
     fe_reader *r = ctx;
     libxl__gc *gc = r->gc;
     const char *s = NULL;
+    bool escaped;
 
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s", r->fe, key), &s);
+    libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/%s", r->fe, key), &s,
+                        &escaped);
+    r->escaped = escaped ? s : NULL;
     return s;
 }
 
 static void vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
                          devd_guest *g)
 {
-    fe_reader rd = { gc, v->fe };
+    fe_reader rd = { gc, v->fe, NULL };
     devd_ringinfo ri;
     devd_ringinfo_error err;
     td_msg req = { .type = TD_MSG_XENBLKIF_CONNECT, .minor = v->minor };
@@ -821,7 +850,8 @@ static void vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
         /* One line naming the guest, the device, the key and the value. */
         const char *why = err.value
             ? GCSPRINTF("frontend %s/%s=\"%s\" rejected: %s", v->fe,
-                        err.key, err.value, err.why)
+                        err.key, err.value == rd.escaped ? err.value
+                        : libxl__devd_show(gc, err.value), err.why)
             : GCSPRINTF("frontend %s/%s is missing", v->fe, err.key);
         v->failing = true;
         v->fail_why = libxl__strdup(NOGC, why);    /* logged once, there */
@@ -877,7 +907,7 @@ static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
     /* Already connected (devd restarted between the two) is success. */
     if (!rc && c->rsp[0].type == TD_MSG_ERROR &&
         c->rsp[0].u.response.error == EALREADY)
-        VLOG(INFO, v, "tapdisk already had this ring");
+        VLOG_RL(INFO, v, "tapdisk already had this ring");
     else
         why = tdc_error(gc, c, rc, "tapdisk cannot connect the ring");
     if (!why && (rc = vbd3_publish_connected(gc, v)))
@@ -886,7 +916,7 @@ static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
     if (why) {
         vbd3_failed(gc, v, why);
     } else {
-        VLOG(INFO, v, "connected");
+        VLOG_RL(INFO, v, "connected");
         vbd3_set(v, RS_CONNECTED);
     }
     vbd3_op_end(egc, v);
@@ -929,8 +959,8 @@ static void vbd3_disconnect_done(libxl__egc *egc, devd_tdc *c, int rc)
     } else {
         rc = vbd3_write_state(gc, v, DEVD_XBS_CLOSED);
         if (rc && rc != ERROR_NOTFOUND)
-            VLOG(ERROR, v, "cannot switch the backend to Closed");
-        VLOG(INFO, v, "disconnected");
+            VLOG_RL(ERROR, v, "cannot switch the backend to Closed");
+        VLOG_RL(INFO, v, "disconnected");
         vbd3_set(v, RS_CLOSED);
     }
     vbd3_op_end(egc, v);
@@ -998,9 +1028,34 @@ static void vbd3_release_listed(libxl__egc *egc, devd_tdc *c, int rc)
         c->rsp[0].u.list.count == 0) {
         td_msg bye = { .type = TD_MSG_EXIT, .minor = TD_NO_MINOR };
         libxl__devd_tdc_send(gc, c, &bye);
+        v->stopped = true;
         VLOG(DEBUG, v, "tapdisk stopped");
     }
     vbd3_release_end(egc, v);
+}
+
+/* Removes the device's socket unless a tapdisk still listens on it (one
+ * that we could not reach, which td-ctl may still want). */
+static void vbd3_unlink_socket(libxl__gc *gc, devd_vbd3 *v)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (!v->stopped) {
+        strcpy(sa.sun_path, v->sock);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return;
+        if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+            errno != ECONNREFUSED) {
+            close(fd);
+            return;
+        }
+        close(fd);
+    }
+    if (unlink(v->sock) && errno != ENOENT)
+        LOGED(WARN, v->domid, "vbd3 %u: cannot remove %s", v->devid,
+              v->sock);
 }
 
 static void vbd3_release_end(libxl__egc *egc, devd_vbd3 *v)
@@ -1011,6 +1066,10 @@ static void vbd3_release_end(libxl__egc *egc, devd_vbd3 *v)
     bool recreated = v->recreated;
     EGC_GC;
 
+    /* Its socket goes with a tapdisk we stopped or that died (devd alone
+     * makes sockets on that path, one device operation at a time). */
+    if (v->stopped || !libxl__devd_tdc_connected(&v->tdc))
+        vbd3_unlink_socket(gc, v);
     libxl__devd_tdc_close(gc, &v->tdc);
     if (v->rm_backend) {
         libxl__device ldev;
@@ -1053,18 +1112,21 @@ static void vbd3_fe_watch_cb(libxl__egc *egc, libxl__ev_xswatch *w,
 static int vbd3_fe_column(libxl__gc *gc, devd_vbd3 *v)
 {
     const char *s = NULL;
+    bool escaped;
     int st;
 
     if (!v->fe)
         return RS_FE_ABSENT;
-    if (libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/state", v->fe),
-                               &s) || !s)
+    if (libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/state", v->fe), &s,
+                            &escaped) || !s)
         return RS_FE_ABSENT;
     if (libxl__devd_parse_state(s, &st)) {
         /* Logged by the failure it leads to (if it matters now). */
         if (!v->fail_why)
             v->fail_why = libxl__sprintf(NOGC, "frontend %s/state=\"%s\" is"
-                                         " not a XenbusState", v->fe, s);
+                                         " not a XenbusState", v->fe,
+                                         escaped ? s
+                                         : libxl__devd_show(gc, s));
         return RS_FE_INVALID;
     }
     return st;
@@ -1158,7 +1220,7 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
         break;
     case RS_ACT_CLOSING:
         if (vbd3_write_state(gc, v, DEVD_XBS_CLOSING))
-            VLOG(ERROR, v, "cannot switch the backend to Closing");
+            VLOG_RL(ERROR, v, "cannot switch the backend to Closing");
         vbd3_set(v, RS_CLOSING);
         break;
     case RS_ACT_DISCONNECT:
@@ -1170,10 +1232,10 @@ void libxl__devd_vbd3_evaluate(libxl__egc *egc, libxl__gc *gc,
             break;
         }
         if (vbd3_write_state(gc, v, DEVD_XBS_INITWAIT)) {
-            VLOG(ERROR, v, "cannot switch the backend to InitWait");
+            VLOG_RL(ERROR, v, "cannot switch the backend to InitWait");
             break;
         }
-        VLOG(INFO, v, "frontend starts again: InitWait");
+        VLOG_RL(INFO, v, "frontend starts again: InitWait");
         vbd3_set(v, RS_INITWAIT);
         break;
     case RS_ACT_FAIL:

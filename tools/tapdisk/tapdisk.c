@@ -46,6 +46,7 @@
 
 #include "td_blkif.h"
 #include "td_proto.h"
+#include "td_ratelimit.h"
 
 #define MAX_IMAGES   16
 #define MAX_CLIENTS  16
@@ -96,6 +97,7 @@ typedef struct image {
     bool readonly, discard;
     ring r;
     td_stats st;
+    td_ratelimit rl;            /* for the lines about it */
 } image;
 
 typedef struct client {
@@ -136,9 +138,16 @@ static void logm(const char *fmt, ...)
     fflush(stderr);
 }
 
-#define ILOG(m, fmt, ...) \
-    logm("minor %d (domain %u vdev %u): " fmt, (int)((m) - images), \
-         (m)->r.domid, (m)->r.devid, ##__VA_ARGS__)
+/* Every line about an image is one its guest can cause (connecting in a
+ * loop, failing requests): at most TD_RL_BURST a minute per image. */
+#define ILOG(m, fmt, ...) do {                                          \
+        unsigned int drop_;                                             \
+        if (td_ratelimit_ok(&(m)->rl, td_ratelimit_now(), &drop_))     \
+            logm("minor %d (domain %u vdev %u): " fmt "%s%.0u%s",      \
+                 (int)((m) - images), (m)->r.domid, (m)->r.devid,      \
+                 ##__VA_ARGS__, drop_ ? " (" : "", drop_,               \
+                 drop_ ? " such lines dropped)" : "");                  \
+    } while (0)
 
 /*----- the Xen handles, opened when the first ring arrives -----*/
 
@@ -971,6 +980,24 @@ static void on_client(client *c)
     }
 }
 
+/* Only root or our own user (devd's, which started us) may control us. */
+static bool peer_allowed(int fd)
+{
+    static td_ratelimit rl;
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    unsigned int drop;
+
+    if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) &&
+        len == sizeof(cr) && (cr.uid == 0 || cr.uid == geteuid()))
+        return true;
+    if (td_ratelimit_ok(&rl, td_ratelimit_now(), &drop))
+        logm("refusing a control client of uid %ld (pid %ld)",
+             len == sizeof(cr) ? (long)cr.uid : -1L,
+             len == sizeof(cr) ? (long)cr.pid : -1L);
+    return false;
+}
+
 static void on_listen(void)
 {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -978,6 +1005,10 @@ static void on_listen(void)
 
     if (fd < 0)
         return;
+    if (!peer_allowed(fd)) {
+        close(fd);
+        return;
+    }
     for (i = 0; i < MAX_CLIENTS; i++) {
         if (clients[i].fd < 0) {
             clients[i].fd = fd;
@@ -994,7 +1025,8 @@ static void on_listen(void)
 static int listen_on(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd;
+    mode_t old;
+    int fd, r;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
         logm("socket path too long: %s", path);
@@ -1005,7 +1037,11 @@ static int listen_on(const char *path)
     if (fd < 0)
         return -1;
     unlink(path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 8)) {
+    /* 0600 whatever the caller's umask (we have one thread). */
+    old = umask(0177);
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r || listen(fd, 8)) {
         logm("cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
