@@ -10,6 +10,14 @@ ok() { # ok COND-STATUS DESCRIPTION [DIAG]
 skip() { T=$((T + 1)); echo "ok $T - $1 # SKIP $2"; }
 check() { local d=$1; shift; "$@" >/dev/null 2>&1; ok $? "$d"; }
 now() { cut -d' ' -f1 /proc/uptime; }
+# scenario NAME: prints the wall time of the scenario that ends ("" at
+# the end) and starts timing NAME.
+SC_NAME="" SC_T0=0
+scenario() {
+    local t; t=$(now)
+    [ -n "$SC_NAME" ] && say "time: $SC_NAME $(awk -v a="$SC_T0" -v b="$t" 'BEGIN{printf "%.0f", b - a}') s"
+    SC_NAME=$1 SC_T0=$t
+}
 
 xs() { xenstore-read "$1" 2>/dev/null; }
 wait_key() { # path value timeout_s
@@ -22,7 +30,7 @@ wait_gone() { # path timeout_s
 dcmd() {
     local d=/local/domain/$1/data i
     xenstore-rm $d/rc 2>/dev/null
-    xenstore-write $d/cmd "$2"
+    xenstore-write -R $d/cmd "$2"
     for i in $(seq $(( ${3:-60} * 10 ))); do
         if xenstore-exists $d/rc 2>/dev/null; then
             xenstore-read -R $d/out 2>/dev/null; echo

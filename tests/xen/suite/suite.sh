@@ -6,11 +6,12 @@ set -u
 . /etc/xen/bed/lib.sh
 DEVD=${DEVD:-ours}
 CHURN_CYCLES=${CHURN_CYCLES:-50}
-SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many api"}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api"}
 XVDB=51728 XVDC=51744 XVDD=51760
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
 say "devd under test: $DEVD"
+scenario setup
 sed "s/@DEVD@/$DEVD/" /etc/xen/bed/drv.cfg > /run/drv.cfg
 $XL create /run/drv.cfg > /run/drv.create 2>&1
 DRV=$(domid drv)
@@ -20,6 +21,7 @@ DRVBE=/local/domain/$DRV/backend
 
 # The main job (make demo): one guest served by the driver domain.
 if want demo; then
+    scenario demo
     drv "truncate -s 64M /srv/demo.img && printf 'HELLO FROM THE DRIVER DOMAIN\n' | dd of=/srv/demo.img conv=notrunc 2>/dev/null" >/dev/null
     guest_up demo "backend=drv,vdev=xvdb,format=raw,target=/srv/demo.img" -- "backend=drv,bridge=xenbr0"
     ok $? "demo: guest up with a disk and a vif served by the driver domain"
@@ -39,12 +41,14 @@ fi
 
 # 1. vbd and 2. vif, on one guest
 if want vbd || want vif; then
+    scenario g1-boot
     drv "truncate -s 64M /srv/g1.img" >/dev/null
     guest_up g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/g1.img" -- "backend=drv,bridge=xenbr0"
     ok $? "vbd: guest g1 up with a disk and a vif from drv"
     G1=$(domid g1)
 fi
 if want vbd; then
+    scenario vbd
     connected vbd "$G1" $XVDB 60
     ok $? "vbd: backend Connected with hotplug-status connected"
     out=$(guest_rw "$G1" xvdb); r=$?
@@ -60,6 +64,7 @@ if want vbd; then
     ok $? "vbd: loop device released" "loop devices on g1.img: $n"
 fi
 if want vif; then
+    scenario vif
     connected vif "$G1" 0 60
     ok $? "vif: backend Connected with hotplug-status connected"
     out=$(dcmd "$G1" "ip addr add 10.99.0.11/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 60); r=$?
@@ -80,6 +85,7 @@ fi
 
 # 3. qdisk: two qdisks, one QEMU; the last detach stops it
 if want qdisk; then
+    scenario qdisk
     drv "truncate -s 32M /srv/q1.img /srv/q2.img" >/dev/null
     guest_up g2 "backend=drv,backendtype=qdisk,vdev=xvdb,format=raw,target=/srv/q1.img" \
                 "backend=drv,backendtype=qdisk,vdev=xvdc,format=raw,target=/srv/q2.img"
@@ -107,6 +113,7 @@ fi
 
 # 3b. vbd3: the in-process ring server and tapdisk
 if want vbd3; then
+    scenario vbd3
     if [ "$DEVD" = stock ]; then
         skip "vbd3: guest disk served by devd's ring server and tapdisk" "Debian's xl devd has no vbd3"
     else
@@ -124,6 +131,9 @@ if want vbd3; then
         n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "vbd3: one tapdisk serves it" "tapdisks: $n"
+        out=$(drv "stat -c '%a %U' /var/run/xen/tapdisk /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock" | head -2)
+        [ "$(echo $out)" = "700 root 600 root" ]
+        ok $? "vbd3: its control socket is 0600 in a 0700 directory" "$out"
         out=$(dcmd "$G7" "cat /sys/block/xvdb/size")
         [ "$(echo $out)" = 131072 ]
         ok $? "vbd3: the guest sees a 64 MiB disk" "$out"
@@ -166,12 +176,16 @@ if want vbd3; then
         for i in $(seq 20); do n=$(drv "pgrep -x tapdisk | wc -l" | head -1); [ "$n" = 0 ] && break; sleep 0.5; done
         [ "$n" = 0 ]
         ok $? "vbd3: its tapdisk stopped after the detach" "tapdisks: $n"
+        out=$(drv "ls /var/run/xen/tapdisk/")
+        case "$out" in *"vbd3-$G7-$XVDB.sock"*) r=1;; *) r=0;; esac
+        ok $r "vbd3: the released device left no socket file" "$out"
         $XL destroy g7 2>/dev/null
     fi
 fi
 
 # 3c. vbd3-hostile: a guest writes malformed frontend keys
 if want vbd3-hostile; then
+    scenario vbd3-hostile
     if [ "$DEVD" = stock ]; then
         skip "vbd3-hostile: malformed frontends" "Debian's xl devd has no vbd3"
     else
@@ -192,13 +206,16 @@ if want vbd3-hostile; then
                  "ring-ref|$F/event-channel 5" \
                  "event-channel|$F/ring-ref 8 $F/event-channel 12abc" \
                  "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol x86_16-abi" \
-                 "state|$F/ring-ref 8 $F/event-channel 5"; do
+                 "state|$F/ring-ref 8 $F/event-channel 5" \
+                 "event-channel|$F/ring-ref 8 $F/event-channel '13\\x00junk'" \
+                 "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol 'x86_64-abi\\n\\x1b[31mDomain 0: FORGED'"; do
             i=$((i + 1)); key=${c%%|*}; keys=${c#*|}
             drv "truncate -s 16M /srv/h2.img" >/dev/null
             att=$($XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" 2>&1)
             BH=$(be vbd3 "$G8" $XVDC)
             wait_key "$BH/state" 2 60 || say "case $key: backend not in InitWait: $(xs $BH/state) $att"
             st=3; [ "$key" = state ] && st=junk
+            l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
             dcmd "$G8" "xenstore-write $keys && xenstore-write $F/state $st" >/dev/null
             wait_key "$BH/state" 6 30
             ok $? "vbd3-hostile: bad $key -> that device Closed" "state=$(xs $BH/state)"
@@ -208,6 +225,31 @@ if want vbd3-hostile; then
             out=$(drv "grep 'vbd3 $XVDC: device closed' /var/log/xen/xldevd.log | tail -1")
             case "$out" in *"Domain $G8:"*"$key"*) r=0;; *) r=1;; esac
             ok $r "vbd3-hostile: bad $key -> one log line naming domain, device and key" "$out"
+            case "$keys" in
+            *x00junk*)  # "13\0junk" is not event channel 13
+                raw=$(xenstore-read -R "$BH/hotplug-error")
+                case "$raw" in *'event-channel="13\x00junk" rejected'*) r=0;; *) r=1;; esac
+                ok $r "vbd3-hostile: a value with a NUL byte inside is rejected, shown escaped" "$raw";;
+            *FORGED*)   # a newline and an ESC sequence: escaped everywhere
+                E='x86_64-abi\n\x1b[31mDomain 0: FORGED'
+                out=$(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log > /run/inj.log; l=/run/inj.log; echo \$(tr -cd '\\033' < \$l | wc -c) \$(grep -a FORGED \$l | grep -vcF '$E') \$(grep -acF '$E' \$l)" | head -1)
+                say "injection: the log line: $(drv "grep -aF '$E' /var/log/xen/xldevd.log | tail -1" | head -1)"
+                set -- $out
+                [ "${1:-x}" = 0 ] && [ "${2:-x}" = 0 ] && [ "${3:-0}" -ge 1 ]
+                ok $? "vbd3-hostile: injected newline and ESC reach xldevd.log escaped (ESC bytes, forged lines, escaped lines: $out)"
+                raw=$(xenstore-read -R "$BH/hotplug-error")
+                say "injection: hotplug-error (raw): $raw"
+                n=$(printf '%s' "$raw" | tr -cd '\033\n' | wc -c)
+                case "$raw" in *"$E"*) r=$n;; *) r=1;; esac
+                ok $r "vbd3-hostile: injected text reaches hotplug-error escaped" "$raw"
+                st=$(drv "\$(devd-ctl xl) devd --status 2>&1 | grep -v cpu_bitmap")
+                say "injection: xl devd --status:"; echo "$st" | sed 's/^/#   /'
+                n=$(printf '%s' "$st" | tr -cd '\033' | wc -c)
+                f=$(printf '%s\n' "$st" | grep -c '^.*\[31mDomain 0: FORGED' )
+                case "$st" in *"$E"*) r=0;; *) r=1;; esac
+                [ $r = 0 ] && [ "$n" = 0 ] && [ "$(printf '%s\n' "$st" | grep FORGED | grep -vcF "$E")" = 0 ]
+                ok $? "vbd3-hostile: injected text reaches xl devd --status escaped" "ESC bytes $n, lines $f";;
+            esac
             $XL block-detach g8 xvdc >/dev/null 2>&1
             wait_gone "$BH" 30
             ok $? "vbd3-hostile: bad $key -> detached, backend removed" "state=$(xs $BH/state)"
@@ -245,6 +287,7 @@ fi
 # a qdisk (QEMU) and a vbd3 (tapdisk) disk, each a 128 MiB raw file in the
 # driver domain.  Prints "BENCH kind=K test=T value=V unit=U" lines.
 if want bench; then
+    scenario bench
     drv "for k in vbd qdisk vbd3; do dd if=/dev/zero of=/srv/b-\$k.img bs=1M count=128 2>/dev/null; done; sync" 300 >/dev/null
     # fio (linked with Ceph's libraries) needs more than the usual 128 MiB
     GUEST_MEM=512 guest_up gb "backend=drv,vdev=xvdb,format=raw,target=/srv/b-vbd.img" \
@@ -274,10 +317,11 @@ if want bench; then
 fi
 
 # bench-devd (make bench only): ours against Debian's stock devd.
-want bench-devd && . /etc/xen/bed/bench-devd.sh
+want bench-devd && scenario bench-devd && . /etc/xen/bed/bench-devd.sh
 
 # 4. restart: kill -9 with vbd, vif and qdisk connected
 if want restart; then
+    scenario restart
     drv "truncate -s 64M /srv/r1.img /srv/r2.img" >/dev/null
     guest_up g3 "backend=drv,vdev=xvdb,format=raw,target=/srv/r1.img" \
                 "backend=drv,backendtype=qdisk,vdev=xvdc,format=raw,target=/srv/r2.img" \
@@ -319,6 +363,7 @@ fi
 
 # 5. shutdown: SIGTERM leaves backends up; a new devd takes over
 if want shutdown; then
+    scenario shutdown
     drv "truncate -s 64M /srv/s1.img" >/dev/null
     guest_up g4 "backend=drv,vdev=xvdb,format=raw,target=/srv/s1.img"
     G4=$(domid g4)
@@ -361,6 +406,7 @@ fi
 
 # 6. churn: attach/detach cycles; devd's memory stays flat
 if want churn; then
+    scenario churn
     drv "truncate -s 16M /srv/c.img" >/dev/null
     guest_up g5
     G5=$(domid g5)
@@ -411,6 +457,7 @@ fi
 
 # 7. many: 4 guests, each 2 disks and 1 vif, at once
 if want many; then
+    scenario many
     for i in 1 2 3 4; do drv "truncate -s 16M /srv/m$i-a.img /srv/m$i-b.img" >/dev/null; done
     for i in 1 2 3 4; do
         guest_up m$i "backend=drv,vdev=xvdb,format=raw,target=/srv/m$i-a.img" \
@@ -442,8 +489,95 @@ if want many; then
     ok $? "many: every loop device released" "loop devices: $n"
 fi
 
+# 7b. slow-hotplug: the first block add hangs past libxl's 40 s after
+# binding a loop device (tests/xen/init/slow-block); devd releases it and
+# adds again.  The guest is up before its disk is attached: nothing races
+# its boot.
+if want slow-hotplug; then
+    scenario slow-hotplug
+    if [ "$DEVD" = stock ]; then
+        skip "slow-hotplug: a killed block add is retried" "Debian's xl devd never retries"
+    else
+        drv "truncate -s 16M /srv/slow.img; rm -f /run/xt-slow-block.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
+        guest_up g9
+        G9=$(domid g9)
+        out=$($XL block-attach g9 "backend=drv,vdev=xvdb,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow.img" 2>&1)
+        ok $? "slow-hotplug: block-attach with the slow script returns" "$out"
+        connected vbd "$G9" $XVDB 150
+        ok $? "slow-hotplug: after the killed first add, the backend is Connected with hotplug-status connected" \
+            "state=$(xs "$(be vbd "$G9" $XVDB)/state") hs=$(xs "$(be vbd "$G9" $XVDB)/hotplug-status")"
+        log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $XVDB:' | grep -v DEBUG")
+        say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
+        n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
+        n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
+        nl=$(echo "$log" | grep -c 'the killed add left /dev/loop[0-9]* bound to /srv/slow.img: releasing it')
+        [ "$n1" = 1 ] && [ "$n2" = 1 ] && [ "$nl" = 1 ]
+        ok $? "slow-hotplug: one log line per attempt, and the leftover loop device named" "failed=$n1 attempt2=$n2 loop=$nl"
+        n=$(drv "losetup -j /srv/slow.img | wc -l" | head -1)
+        [ "$n" = 1 ]
+        ok $? "slow-hotplug: one loop device on the image while attached (the killed add's was released)" "loop devices: $n"
+        out=$(guest_rw "$G9" xvdb); r=$?
+        ok $r "slow-hotplug: guest I/O on the retried disk" "$out"
+        # The remove hangs now: dom0's detach must not wait for it (the
+        # backend directory goes at once), and when devd and the script
+        # both die, the next devd finishes the removal from its copy.
+        drv "touch /run/xt-slow-block.hang-remove" >/dev/null
+        t0=$(now)
+        $XL block-detach g9 xvdb >/dev/null 2>&1; r=$?
+        wait_gone "$(be vbd "$G9" $XVDB)" 30 && [ $r = 0 ]
+        ok $? "slow-hotplug: detach returns 0 and the backend is gone while its remove script hangs ($(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s)" "xl rc=$r"
+        copy=/local/domain/$DRV/libxl/devd-remove/vbd-$G9-$XVDB
+        for i in $(seq 50); do drv "pgrep -f '[x]t-slow-block-hang'" >/dev/null && break; sleep 0.2; done
+        drv "devd-ctl kill9; pkill -9 -f '[x]t-slow-block-hang'; rm -f /run/xt-slow-block.hang-remove" >/dev/null
+        n=$(drv "losetup -j /srv/slow.img | wc -l" | head -1)
+        [ "$(xs "$copy/params")" = /srv/slow.img ] && [ "$n" = 1 ]
+        ok $? "slow-hotplug: devd and its remove script killed: the copy of the keys and the loop device remain" "copy params=$(xs "$copy/params") loop devices: $n"
+        drv "devd-ctl start" >/dev/null
+        for i in $(seq 40); do n=$(drv "losetup -j /srv/slow.img | wc -l" | head -1); [ "$n" = 0 ] && break; sleep 0.5; done
+        [ "$n" = 0 ]
+        ok $? "slow-hotplug: the restarted devd finished the removal: no loop device left" "loop devices: $n"
+        wait_gone "$copy" 20
+        ok $? "slow-hotplug: the removal's private copy is gone"
+        out=$(drv "grep -c 'vbd-removal $XVDB: finishing a removal that a previous devd left' /var/log/xen/xldevd.log" | head -1)
+        [ "$out" = 1 ]
+        ok $? "slow-hotplug: one log line says so" "lines: $out"
+        $XL destroy g9 2>/dev/null
+    fi
+fi
+
+# 7c. rebind: netback unbound and bound again in the driver domain brings
+# the backend back to InitWait with a new vif; devd runs vif-bridge again.
+if want rebind; then
+    scenario rebind
+    guest_up g10 -- "backend=drv,bridge=xenbr0"
+    G10=$(domid g10)
+    connected vif "$G10" 0 60
+    ok $? "rebind: vif Connected"
+    drv "echo vif-$G10-0 > /sys/bus/xen-backend/drivers/vif/unbind" >/dev/null
+    out=$(drv "ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G10.0 "*) r=1;; *) r=0;; esac
+    ok $r "rebind: unbinding netback took vif$G10.0 away" "$out"
+    drv "echo vif-$G10-0 > /sys/bus/xen-backend/drivers/vif/bind" >/dev/null
+    connected vif "$G10" 0 60
+    ok $? "rebind: after the rebind, hotplug-status connected again" \
+        "state=$(xs "$(be vif "$G10" 0)/state") hs=$(xs "$(be vif "$G10" 0)/hotplug-status")"
+    out=$(drv "for i in \$(seq 50); do [ -e /sys/class/net/xenbr0/brif/vif$G10.0 ] && break; sleep 0.2; done; ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G10.0 "*) r=0;; *) r=1;; esac
+    ok $r "rebind: vif$G10.0 is on the bridge again" "$out"
+    out=$(drv "grep 'vif 0: backend back in InitWait' /var/log/xen/xldevd.log | grep -c 'Domain $G10:'" | head -1)
+    [ "${out:-0}" -ge 1 ]
+    ok $? "rebind: devd logged the re-add" "lines: $out"
+    # The guest's netfront starts over too, and traffic flows.
+    out=$(dcmd "$G10" "echo vif-0 > /sys/bus/xen/drivers/vif/unbind; echo vif-0 > /sys/bus/xen/drivers/vif/bind; for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.30/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
+    ok $r "rebind: the guest pings the driver domain over the rebound vif" "$out"
+    $XL destroy g10 2>/dev/null
+    wait_gone "$(be vif "$G10" 0)" 30
+    ok $? "rebind: guest destroyed, backend removed"
+fi
+
 # 8. api: the asynchronous libxl API caller serves a device, then aborts
 if want api; then
+    scenario api
     if [ "$DEVD" = stock ]; then
         skip "api: async handler caller" "Debian's libxl handler cannot be aborted"
     else
@@ -477,6 +611,7 @@ if [ -f /opt/xl-devd/sanitized ]; then
     ok $? "sanitizers: no ASan or UBSan report in the driver domain or dom0" "$out"
 fi
 
+scenario ""
 drv "sync" >/dev/null
 $XL destroy drv 2>/dev/null
 echo "1..$T"
