@@ -524,8 +524,11 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
         return;
     }
 
-    if (dirty && !removed) {
-        /* Something changed while we were busy: look again. */
+    if (dirty) {
+        /* Something changed while we were busy: look again.  After a
+         * removal, at a backend that may be new (the old directory went
+         * before the remove script ran, and dom0 may have attached the
+         * same device again meanwhile). */
         libxl__ao *nested = libxl__nested_ao_create(dds->ao);
         STATE_AO_GC(nested);
         devd_evaluate(egc, gc, dds, kind, domid, devid);
