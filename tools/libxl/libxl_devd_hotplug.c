@@ -47,6 +47,18 @@ static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
 
 /*----- running a script ourselves -----*/
 
+/* The script to run, with libxl's own timeout. */
+static void hotplug_exec_init(libxl__gc *gc, devd_op *op, char **args,
+                              char **env)
+{
+    libxl__async_exec_init(&op->aes);
+    op->aes.ao = op->nested;
+    op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
+    op->aes.args = args;
+    op->aes.env = env;
+    op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
+}
+
 /* The script's arguments and environment for action, read from the
  * backend (which must still be there).  XENBUS_PATH is replaced by
  * xenbus_path (relative to our home) if that is not NULL.  1: there is a
@@ -65,12 +77,7 @@ static int hotplug_prepare(libxl__gc *gc, devd_op *op,
     for (i = 0; xenbus_path && env && env[i]; i += 2)
         if (!strcmp(env[i], "XENBUS_PATH"))
             env[i + 1] = (char *)xenbus_path;
-    libxl__async_exec_init(&op->aes);
-    op->aes.ao = op->nested;
-    op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
-    op->aes.args = args;
-    op->aes.env = env;
-    op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
+    hotplug_exec_init(gc, op, args, env);
     return 1;
 }
 
@@ -489,12 +496,7 @@ static int hotplug_prepare_leftover(libxl__gc *gc, devd_op *op,
                            : GCSPRINTF("vif%u.%u", d->domid, d->devid);
     }
     env[n] = NULL;
-    libxl__async_exec_init(&op->aes);
-    op->aes.ao = op->nested;
-    op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
-    op->aes.args = args;
-    op->aes.env = env;
-    op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
+    hotplug_exec_init(gc, op, args, env);
     op->copy = copy;
     return 1;
 }
