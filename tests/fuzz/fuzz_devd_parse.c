@@ -1,5 +1,6 @@
 /* libFuzzer: devd's XenStore parsers: backend event paths, uint, state,
- * online.  Input: a selector byte and a NUL-free string. */
+ * online; and the escaping of untrusted text.  Input: a selector byte and
+ * a string (NUL-free but for the escaper, which takes any bytes). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data + 1, size - 1);
     s[size - 1] = 0;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         switch (libxl__devd_parse_path("/local/domain/1/backend", s, &p)) {
         case DEVD_PATH_DEVICE:
@@ -52,6 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!libxl__devd_parse_online(s, &st) && st != 0 && st != 1)
             abort();
         break;
+    case 4: {
+        /* Bounded, printable, and nothing a terminal acts on; a value
+         * with a NUL inside is never whole. */
+        char out[DEVD_SHOW_LEN];
+        size_t i, n;
+
+        libxl__devd_escape(out, sizeof(out), (const char *)data + 1,
+                           size - 1);
+        n = strlen(out);
+        if (n > sizeof(out) - 1)
+            abort();
+        for (i = 0; i < n; i++)
+            if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
+                abort();
+        if (memchr(data + 1, 0, size - 1) &&
+            libxl__devd_value_whole((const char *)data + 1, size - 1))
+            abort();
+        break;
+    }
     }
     free(s);
     return 0;
