@@ -67,6 +67,12 @@ GUEST_RW='dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null && dd if=/tmp/p
 guest_rw() { dcmd "$1" "${GUEST_RW//DEV/$2}" 120; }
 guest_read() { dcmd "$1" "dd if=/dev/$2 bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1" 60; }
 qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not our own bash -c
+# loops_left PATTERN: how many loop devices in the driver domain match,
+# once none do or after 20 s.  (The backend directory goes first; the
+# remove script that releases the loop device runs after.)
+loops_left() {
+    drv "for i in \$(seq 40); do n=\$(losetup -a | grep -c '$1'); [ \$n = 0 ] && break; sleep 0.5; done; echo \$n" | head -1
+}
 # detach NAME VDEV KIND DOMID DEVID: block-detach, wait for the backend to go.
 detach() {
     $XL block-detach "$1" "$2" >/dev/null 2>&1

@@ -59,7 +59,7 @@ if want vbd; then
     ok $? "vbd: driver domain reads the same checksum" "guest $sum drv $dsum"
     detach g1 xvdb vbd "$G1" $XVDB
     ok $? "vbd: detach removes the backend directory"
-    n=$(drv "losetup -a | grep -c g1.img" | head -1)
+    n=$(loops_left g1.img)
     [ "$n" = 0 ]
     ok $? "vbd: loop device released" "loop devices on g1.img: $n"
 fi
@@ -162,6 +162,25 @@ if want vbd3; then
             skip "vbd3: discard" "the driver domain's file system cannot punch holes"
             skip "vbd3: discard holes" "no discard"
         fi
+        # The guest's blkfront starts over and over (unbind/bind): the
+        # ring server and tapdisk log at most 10 lines a minute about it.
+        l0=$(drv "wc -l < /var/log/xen/xldevd.log; wc -l < /var/log/xen/tapdisk-vbd3-$G7-$XVDB.log" | head -2 | tr '\n' ' ')
+        bad=0 t0=$(now)
+        for c in $(seq 15); do
+            dcmd "$G7" "echo vbd-$XVDB > /sys/bus/xen/drivers/vbd/unbind" >/dev/null
+            wait_key "$B3/state" 6 20 || bad=$((bad + 1))
+            dcmd "$G7" "echo vbd-$XVDB > /sys/bus/xen/drivers/vbd/bind" >/dev/null
+            wait_key "$B3/state" 4 30 || { bad=$((bad + 1)); break; }
+        done
+        [ $bad = 0 ]
+        ok $? "vbd3: 15 frontend restarts, each back to Connected" "state=$(xs $B3/state) failures=$bad"
+        # 10 lines per started minute (the limit's window)
+        lim=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%d", ((b - a) / 60 + 1) * 10}')
+        set -- $l0
+        out=$(drv "tail -n +$(($1 + 1)) /var/log/xen/xldevd.log | grep -c 'vbd3 $XVDB: \(connected\|disconnected\|frontend starts again\)'; tail -n +$(($2 + 1)) /var/log/xen/tapdisk-vbd3-$G7-$XVDB.log | grep -c 'ring \(dis\)\?connected'" | head -2 | tr '\n' ' ')
+        set -- $out
+        [ "${1:-99}" -le "$lim" ] && [ "${2:-99}" -le "$lim" ] && [ "${1:-0}" -ge 1 ]
+        ok $? "vbd3: 15 restarts (3 lines each unlimited) cost devd's and tapdisk's logs at most $lim lines each (devd, tapdisk: $out)"
         # A devd restart adopts the connected device; I/O keeps working.
         drv "devd-ctl kill9; devd-ctl start" >/dev/null
         sleep 2
@@ -341,7 +360,7 @@ if want restart; then
     ok $r "restart: network continues" "$out"
     detach g3 xvdb vbd "$G3" $XVDB
     ok $? "restart: vbd detach completes"
-    n=$(drv "losetup -a | grep -c r1.img" | head -1)
+    n=$(loops_left r1.img)
     [ "$n" = 0 ]
     ok $? "restart: hotplug remove released the loop device" "loop devices: $n"
     $XL network-detach g3 0 >/dev/null 2>&1; wait_gone "$(be vif "$G3" 0)" 30
@@ -398,7 +417,7 @@ if want shutdown; then
     drv "devd-ctl start" >/dev/null
     detach g4 xvdb vbd "$G4" $XVDB
     ok $? "shutdown: after a restart, detach works"
-    n=$(drv "losetup -a | grep -c s1.img" | head -1)
+    n=$(loops_left s1.img)
     [ "$n" = 0 ]
     ok $? "shutdown: loop device released" "loop devices: $n"
     $XL destroy g4 2>/dev/null
@@ -484,7 +503,7 @@ if want many; then
     done
     [ -z "$left" ]
     ok $? "many: every backend removed after the guests are destroyed" "left: $left"
-    n=$(drv "losetup -a | grep -c /srv/m" | head -1)
+    n=$(loops_left /srv/m)
     [ "$n" = 0 ]
     ok $? "many: every loop device released" "loop devices: $n"
 fi
