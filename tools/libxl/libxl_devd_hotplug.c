@@ -157,14 +157,26 @@ static bool hotplug_read_line(const char *path, char *buf, size_t sz)
     return true;
 }
 
-/* Whether a vbd of ours other than self names dev as its `node`. */
+/* Whether a vbd of ours other than self names dev as its `node`, in its
+ * backend or in the copy of a removal that runs. */
 static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
                                  const devd_device *self, const char *dev)
 {
+    const char *copies = GCSPRINTF("/local/domain/%u/" DEVD_COPY_DIR,
+                                   dds->self_domid);
     const char *node;
+    unsigned int n = 0, i;
+    char **names = libxl__xs_directory(gc, XBT_NULL, copies, &n);
     devd_guest *g;
     devd_device *o;
 
+    for (i = 0; names && i < n; i++) {
+        node = NULL;
+        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s/node", copies,
+                                                       names[i]), &node);
+        if (node && !strcmp(node, dev))
+            return true;
+    }
     SLIST_FOREACH(g, &dds->table.guests, next)
         SLIST_FOREACH(o, &g->devices, next) {
             if (o == self || strcmp(o->kind, "vbd"))
