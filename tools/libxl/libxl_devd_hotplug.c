@@ -12,8 +12,9 @@
  * - Remove: the toolstack gives the driver domain 10 s to remove a backend
  *   directory, then deletes it itself, and a remove script that took longer
  *   would find nothing to read.  The backend's keys are copied to a private
- *   directory and the backend directory removed at once, in one
- *   transaction; the script then reads the copy (XENBUS_PATH points at it).
+ *   directory, which the script reads (XENBUS_PATH points at it), and the
+ *   backend directory goes when the script ends or after 5 s, whichever
+ *   comes first.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -26,6 +27,11 @@
 #define DEVD_ADD_ATTEMPTS 3
 /* Pauses before the second and third attempts. */
 static const int devd_add_backoff_ms[DEVD_ADD_ATTEMPTS - 1] = { 2000, 8000 };
+
+/* How long a removal leaves the backend directory to dom0, which must
+ * read its state Closed before it goes, and waits 10 s
+ * (LIBXL_DESTROY_TIMEOUT) for it to go after that. */
+#define DEVD_REMOVE_GRACE_MS (LIBXL_DESTROY_TIMEOUT * 1000 / 2)
 
 /* Where a removal keeps its copy of the keys, below our own home (one
  * level: <kind>-<domid>-<devid>). */
@@ -416,10 +422,9 @@ out:
 
 /*----- remove, from a private copy of the backend's keys -----*/
 
-/* Copies the backend's keys to copy and removes the backend directory, in
- * one transaction.  ERROR_NOTFOUND if the backend is already gone. */
-static int hotplug_copy_and_remove(libxl__gc *gc, const char *be,
-                                   const char *copy)
+/* Copies the backend's keys to copy, in one transaction.  ERROR_NOTFOUND
+ * if the backend is already gone. */
+static int hotplug_copy(libxl__gc *gc, const char *be, const char *copy)
 {
     xs_transaction_t t = XBT_NULL;
     char **keys;
@@ -447,10 +452,6 @@ static int hotplug_copy_and_remove(libxl__gc *gc, const char *be,
                                                           keys[i]), v);
             if (rc) goto out;
         }
-        /* Only the device's own directory: its parents belong to the
-         * toolstack, which removes them (we may not). */
-        rc = libxl__xs_rm_checked(gc, t, be);
-        if (rc) goto out;
         rc = libxl__xs_transaction_commit(gc, &t);
         if (!rc) break;
         if (rc < 0) goto out;
@@ -458,6 +459,43 @@ static int hotplug_copy_and_remove(libxl__gc *gc, const char *be,
 out:
     libxl__xs_transaction_abort(gc, &t);
     return rc;
+}
+
+/*
+ * Removes the backend directory, once: when the script ends, or at the
+ * grace deadline if it runs longer.  Not at once: dom0 first waits to read
+ * state Closed (a state node that vanished first makes its detach fail
+ * and leave the frontend behind), then up to 10 s for the directory to go.
+ * Only the device's own directory: its parents belong to the toolstack
+ * (we may not remove them).  Never a backend that is no longer this one
+ * (Closed with online 0).
+ */
+static void hotplug_take_down(libxl__gc *gc, devd_op *op)
+{
+    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    bool exists, ok;
+    int state, online;
+
+    libxl__ev_time_deregister(gc, &op->backoff);
+    if (op->taken_down)
+        return;
+    op->taken_down = true;
+    if (libxl__devd_read_values(gc, be, op->dev->domid, &exists, &ok,
+                                &state, &online) || !exists)
+        return;
+    if (ok && state == DEVD_XBS_CLOSED && online == 0)
+        libxl__xs_rm_checked(gc, XBT_NULL, be);
+}
+
+static void hotplug_grace_done(libxl__egc *egc, libxl__ev_time *ev,
+                               const struct timeval *requested_abs, int rc)
+{
+    devd_op *op = CONTAINER_OF(ev, *op, backoff);
+    STATE_AO_GC(op->nested);
+
+    /* (Aborted: the script is being killed; its end takes it down.) */
+    if (rc != ERROR_ABORTED)
+        hotplug_take_down(gc, op);
 }
 
 /*
@@ -554,7 +592,7 @@ void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
     DLOG(INFO, d, "tearing the backend down");
     script = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, rel);
     op->copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid, rel);
-    rc = hotplug_copy_and_remove(gc, be, op->copy);
+    rc = hotplug_copy(gc, be, op->copy);
     if (rc == ERROR_NOTFOUND) {
         DLOG(WARN, d, "backend directory removed under us: its hotplug"
              " remove could not run");
@@ -572,6 +610,9 @@ void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
                  " (rc=%d)", script);
         goto done;
     }
+    if (libxl__ev_time_register_rel(op->nested, &op->backoff,
+                                    hotplug_grace_done, DEVD_REMOVE_GRACE_MS))
+        hotplug_take_down(gc, op);
     rc = hotplug_start(gc, op, hotplug_removed);
     if (!rc)
         return;
@@ -593,9 +634,13 @@ static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
         DLOG(ERROR, d, "hotplug remove %s", how);
     else
         DLOG(INFO, d, "backend removed");
+    if (!d->leftover)
+        hotplug_take_down(gc, op);
     /* (Only the copy: its parents stay, since we could not make
-     * libxl/ again under our home, which the toolstack owns.) */
-    if (op->copy)
+     * libxl/ again under our home, which the toolstack owns.)  A script
+     * cut short by devd stopping leaves the copy: the next devd runs it
+     * again. */
+    if (op->copy && rc != ERROR_ABORTED)
         libxl__xs_rm_checked(gc, XBT_NULL, op->copy);
     /* The backend directory is gone whatever the script did. */
     op->removed = true;

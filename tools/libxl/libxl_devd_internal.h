@@ -44,7 +44,9 @@ typedef struct devd_op {
     libxl__dm_spawn_state dmss;
     libxl__ev_child child;      /* vbd3: the process that starts tapdisk */
     libxl__async_exec_state aes;    /* a hotplug script we run ourselves */
-    libxl__ev_time backoff;     /* the pause before an add's next attempt */
+    libxl__ev_time backoff;     /* an add's pause before its next attempt,
+                                   a removal's grace deadline */
+    bool taken_down;            /* a removal removed the backend directory */
     const char *copy;           /* a removal's copy of the backend's keys */
     int add_rc;                 /* a killed add's rc, while it is undone */
 } devd_op;
