@@ -28,9 +28,6 @@
  */
 #define DEVD_SCRIPT_SLOTS 2
 
-#define DLOG(l, d, f, ...) \
-    LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
-
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
                           uint32_t domid, uint32_t devid);
@@ -855,8 +852,7 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
 {
     const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
                                devid);
-    const char *hs = NULL;
-    bool exists, values_ok, present, track;
+    bool exists, values_ok, present, track, hs_connected = false;
     int state = -1, online = -1, k = devd_kind(kind);
     devd_dev_state initial = DEVD_DEV_ADDING;
     devd_action act;
@@ -872,15 +868,14 @@ static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
         return DEVD_ACT_IGNORE;
     if (values_ok && k >= 0 &&
         libxl__devd_adopt_needs_hotplug(state, online, qemu_kind(k)))
-        libxl__xs_read_checked(gc, XBT_NULL,
-                               GCSPRINTF("%s/hotplug-status", be), &hs);
+        hs_connected = devd_hotplug_connected(gc, be);
     if (k < 0) {
         initial = DEVD_DEV_UNSUPPORTED;
         act = DEVD_ACT_IGNORE;
         track = values_ok && !(state == DEVD_XBS_CLOSED);
     } else {
         act = libxl__devd_adopt(values_ok, state, online,
-                                hs && !strcmp(hs, "connected"), qemu_kind(k),
+                                hs_connected, qemu_kind(k),
                                 &initial, &track);
     }
     if (!track)

@@ -37,9 +37,6 @@ static const int devd_add_backoff_ms[DEVD_ADD_ATTEMPTS - 1] = { 2000, 8000 };
  * level: <kind>-<domid>-<devid>). */
 #define DEVD_COPY_DIR "libxl/devd-remove"
 
-#define DLOG(l, d, f, ...) \
-    LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
-
 static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev);
 static void hotplug_undo_exited(libxl__egc *egc,
                                 libxl__async_exec_state *aes, int rc,

@@ -11,6 +11,10 @@
 #include "devd_blkif.h"
 #include "td_proto.h"
 
+/* A log line about one device. */
+#define DLOG(l, d, f, ...) \
+    LOGD(l, (d)->domid, "%s %u: " f, (d)->kind, (d)->devid, ##__VA_ARGS__)
+
 typedef struct libxl__devd_state libxl__devd_state;
 
 struct libxl__devd_state {
