@@ -30,7 +30,7 @@ fi
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-50} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api}" /etc/xen/bed/suite.sh
+$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-20} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
@@ -43,7 +43,7 @@ XENCMD="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M dom0_max_vcpus=2 log
 LXCMD="console=hvc0 earlyprintk=xen root=/dev/vda rw init=/sbin/xt-init quiet"
 echo "# booting Xen + dom0 under qemu (TCG); serial log: $ART/serial.log"
 start=$(date +%s)
-timeout "${BED_TIMEOUT:-2400}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
+timeout "${BED_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
     -display none -serial stdio -monitor none -no-reboot \
     -kernel "$CACHE/boot/xen" -append "$XENCMD" \
     -initrd "$CACHE/boot/vmlinux $LXCMD,$CACHE/boot/initrd.img" \

@@ -5,7 +5,7 @@
 set -u
 . /etc/xen/bed/lib.sh
 DEVD=${DEVD:-ours}
-CHURN_CYCLES=${CHURN_CYCLES:-50}
+CHURN_CYCLES=${CHURN_CYCLES:-20}
 SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api"}
 XVDB=51728 XVDC=51744 XVDD=51760
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
