@@ -486,22 +486,17 @@ fi
 if want many; then
     scenario many
     for i in 1 2 3 4; do drv "truncate -s 16M /srv/m$i-a.img /srv/m$i-b.img" >/dev/null; done
-    # The guests first, then all their devices at once: dom0 gives each
-    # backend 10 s to reach InitWait, which four kernels booting beside
-    # the driver domain made it miss (xl create then gave up the guest).
-    for i in 1 2 3 4; do guest_up m$i > /run/m$i.up 2>&1 & done
-    wait
     for i in 1 2 3 4; do
-        ( $XL block-attach m$i "backend=drv,vdev=xvdb,format=raw,target=/srv/m$i-a.img" &&
-          $XL block-attach m$i "backend=drv,vdev=xvdc,format=raw,target=/srv/m$i-b.img" &&
-          $XL network-attach m$i backend=drv,bridge=xenbr0 ) > /run/m$i.att 2>&1 &
+        guest_up m$i "backend=drv,vdev=xvdb,format=raw,target=/srv/m$i-a.img" \
+                     "backend=drv,vdev=xvdc,format=raw,target=/srv/m$i-b.img" \
+                     -- "backend=drv,bridge=xenbr0" > /run/m$i.up 2>&1 &
     done
     wait
     bad=0
     for i in 1 2 3 4; do
-        g=$(domid m$i) || { bad=$((bad + 1)); say "many: m$i did not start: $(tail -3 /run/m$i.up)"; continue; }
+        g=$(domid m$i) || { bad=$((bad + 1)); continue; }
         connected vbd "$g" $XVDB 120 && connected vbd "$g" $XVDC 120 && connected vif "$g" 0 120 ||
-            { bad=$((bad + 1)); say "many: m$i not all Connected: $(tail -3 /run/m$i.att)"; }
+            { bad=$((bad + 1)); say "many: m$i not all Connected"; }
     done
     [ "$bad" = 0 ]
     ok $? "many: 4 guests x (2 vbd + 1 vif) all Connected" "$bad guests incomplete"
