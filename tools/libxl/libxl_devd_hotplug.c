@@ -238,18 +238,52 @@ static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
     libxl__xs_printf(gc, XBT_NULL, GCSPRINTF("%s/node", be), "%s", found);
 }
 
-/* Runs the script's remove over what a killed add set up, unless the add
- * had done all its work (physical-device written: blkback may use it). */
+/*
+ * Whether a killed add had done its work: physical-device is the block
+ * script's last output before hotplug-status, and blkback may be using
+ * it already.  Such an add is finished, not undone: the hotplug-status
+ * the script did not get to write is written, in the same transaction
+ * that finds the backend still there (never recreating it).
+ */
+static bool hotplug_add_finished(libxl__gc *gc, devd_op *op)
+{
+    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *state, *phys, *status;
+    xs_transaction_t t = XBT_NULL;
+    int rc;
+
+    for (;;) {
+        rc = libxl__xs_transaction_start(gc, &t);
+        if (rc) goto out;
+        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &state);
+        if (rc || !state) goto out;
+        rc = libxl__xs_read_checked(gc, t,
+                                    GCSPRINTF("%s/physical-device", be),
+                                    &phys);
+        if (rc || !phys) goto out;
+        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                                    &status);
+        if (rc) goto out;
+        if (!status) {
+            rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                                  "connected");
+            if (rc) goto out;
+        }
+        rc = libxl__xs_transaction_commit(gc, &t);
+        if (!rc) return true;
+        if (rc < 0) goto out;
+    }
+out:
+    libxl__xs_transaction_abort(gc, &t);
+    return false;
+}
+
+/* Runs the script's remove over what a killed add set up. */
 static int hotplug_undo(libxl__gc *gc, devd_op *op)
 {
     const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
-    const char *phys = NULL;
     int rc;
 
-    rc = libxl__xs_read_checked(gc, XBT_NULL,
-                                GCSPRINTF("%s/physical-device", be), &phys);
-    if (rc || phys)
-        return rc ? rc : ERROR_NOTFOUND;
     hotplug_find_lost_loop(gc, op, be);
     rc = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, NULL);
     if (rc <= 0)
@@ -295,6 +329,15 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
         libxl__devd_fail(gc, op->dds, d,
                          hotplug_add_failure(gc, d, aodev->rc, herr), true);
         d->add_attempts = 0;
+        goto done;
+    }
+    if (hotplug_add_finished(gc, op)) {
+        d->state = DEVD_DEV_CONNECTED;
+        d->add_attempts = 0;
+        libxl__devd_device_set_error(d, NULL);
+        DLOG(WARN, d, "hotplug add failed (rc=%d) after it wrote"
+             " physical-device: its work is done, the backend is kept",
+             aodev->rc);
         goto done;
     }
     /* Killed: what it set up is released, the last attempt's too. */

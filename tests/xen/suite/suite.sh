@@ -545,6 +545,29 @@ if want slow-hotplug; then
         ok $? "slow-hotplug: one loop device on the image while attached (the killed add's was released)" "loop devices: $n"
         out=$(guest_rw "$G9" xvdb); r=$?
         ok $r "slow-hotplug: guest I/O on the retried disk" "$out"
+        # An add killed after it wrote physical-device had done its work:
+        # kept as it is (hotplug-status written for it), neither undone
+        # nor tried again.
+        drv "truncate -s 16M /srv/slow2.img; touch /run/xt-slow-block.hang-after; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
+        out=$($XL block-attach g9 "backend=drv,vdev=xvdc,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow2.img" 2>&1)
+        ok $? "slow-hotplug: block-attach of a disk whose add hangs after its work returns" "$out"
+        connected vbd "$G9" $XVDC 150
+        ok $? "slow-hotplug: the add killed after its work: Connected, hotplug-status connected" \
+            "state=$(xs "$(be vbd "$G9" $XVDC)/state") hs=$(xs "$(be vbd "$G9" $XVDC)/hotplug-status")"
+        log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $XVDC:' | grep -v DEBUG")
+        say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
+        n1=$(echo "$log" | grep -c 'after it wrote physical-device: its work is done, the backend is kept')
+        n2=$(echo "$log" | grep -c 'attempt 2 of 3\|releasing\|failed after')
+        n=$(drv "losetup -j /srv/slow2.img | wc -l" | head -1)
+        [ "$n1" = 1 ] && [ "$n2" = 0 ] && [ "$n" = 1 ]
+        ok $? "slow-hotplug: one line says it is kept; not undone, not retried; one loop device" "kept=$n1 undone/retried=$n2 loop devices: $n"
+        out=$(guest_rw "$G9" xvdc); r=$?
+        ok $r "slow-hotplug: guest I/O on the kept disk" "$out"
+        detach g9 xvdc vbd "$G9" $XVDC
+        ok $? "slow-hotplug: the kept disk detaches"
+        n=$(loops_left /srv/slow2.img)
+        [ "$n" = 0 ]
+        ok $? "slow-hotplug: its loop device is released" "loop devices: $n"
         # The remove hangs now: dom0's detach must not wait for it (the
         # backend directory goes after 5 s), and when devd and the script
         # both die, the next devd finishes the removal from its copy.
