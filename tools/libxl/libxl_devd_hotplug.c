@@ -8,7 +8,8 @@
  *   bridge port) is released by running its remove, and the add is tried
  *   again after a pause, DEVD_ADD_ATTEMPTS times in all, while the backend
  *   still waits for it and the frontend is still there.  The last killed
- *   attempt is undone too before the failure is published.
+ *   attempt is undone too before the failure is published.  An add killed
+ *   after its work was done (physical-device written) is kept instead.
  * - Remove: the toolstack gives the driver domain 10 s to remove a backend
  *   directory, then deletes it itself, and a remove script that took longer
  *   would find nothing to read.  The backend's keys are copied to a private
@@ -278,7 +279,8 @@ out:
     return false;
 }
 
-/* Runs the script's remove over what a killed add set up. */
+/* Runs the script's remove over what a killed add set up: 0 if it runs
+ * (hotplug_undo_exited goes on). */
 static int hotplug_undo(libxl__gc *gc, devd_op *op)
 {
     const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
@@ -304,6 +306,14 @@ static const char *hotplug_add_failure(libxl__gc *gc, const devd_device *d,
     return GCSPRINTF("adding the backend failed (rc=%d)", rc);
 }
 
+/* The add's work stands: the device is up. */
+static void hotplug_up(devd_device *d)
+{
+    d->state = DEVD_DEV_CONNECTED;
+    d->add_attempts = 0;
+    libxl__devd_device_set_error(d, NULL);
+}
+
 static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
 {
     devd_op *op = CONTAINER_OF(aodev, *op, aodev);
@@ -312,9 +322,7 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
     STATE_AO_GC(op->nested);
 
     if (!aodev->rc) {
-        d->state = DEVD_DEV_CONNECTED;
-        d->add_attempts = 0;
-        libxl__devd_device_set_error(d, NULL);
+        hotplug_up(d);
         DLOG(INFO, d, "backend connected");
         goto done;
     }
@@ -332,9 +340,7 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
         goto done;
     }
     if (hotplug_add_finished(gc, op)) {
-        d->state = DEVD_DEV_CONNECTED;
-        d->add_attempts = 0;
-        libxl__devd_device_set_error(d, NULL);
+        hotplug_up(d);
         DLOG(WARN, d, "hotplug add failed (rc=%d) after it wrote"
              " physical-device: its work is done, the backend is kept",
              aodev->rc);
@@ -347,9 +353,8 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
              " releasing what it set up, then trying again in %d s",
              d->add_attempts, DEVD_ADD_ATTEMPTS, aodev->rc,
              devd_add_backoff_ms[d->add_attempts - 1] / 1000);
-    if (!hotplug_undo(gc, op))
-        return;                 /* hotplug_undo_exited goes on */
-    hotplug_undone(egc, op, false, 0);
+    if (hotplug_undo(gc, op))
+        hotplug_undone(egc, op, false, 0);  /* nothing to run */
     return;
 done:
     libxl__devd_op_done(egc, op);
