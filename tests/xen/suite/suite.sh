@@ -494,9 +494,9 @@ if want many; then
     wait
     bad=0
     for i in 1 2 3 4; do
-        g=$(domid m$i) || { bad=$((bad + 1)); continue; }
+        g=$(domid m$i) || { bad=$((bad + 1)); say "many: m$i did not start: $(tail -3 /run/m$i.up)"; continue; }
         connected vbd "$g" $XVDB 120 && connected vbd "$g" $XVDC 120 && connected vif "$g" 0 120 ||
-            { bad=$((bad + 1)); say "many: m$i not all Connected"; }
+            { bad=$((bad + 1)); say "many: m$i not all Connected: $(tail -3 /run/m$i.up)"; }
     done
     [ "$bad" = 0 ]
     ok $? "many: 4 guests x (2 vbd + 1 vif) all Connected" "$bad guests incomplete"
