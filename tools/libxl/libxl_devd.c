@@ -116,6 +116,29 @@ int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t, const char *path,
     return 0;
 }
 
+/*
+ * Runs body in a XenStore transaction, again as long as the commit meets
+ * a conflict.  body returns 0 to commit, DEVD_TXN_NOTHING to end without
+ * writing (0 is returned), or an error, returned after the abort.
+ */
+int libxl__devd_xs_txn(libxl__gc *gc, libxl__devd_txn_body *body, void *arg)
+{
+    xs_transaction_t t = XBT_NULL;
+    int rc;
+
+    for (;;) {
+        rc = libxl__xs_transaction_start(gc, &t);
+        if (rc) goto out;
+        rc = body(gc, t, arg);
+        if (rc) goto out;
+        rc = libxl__xs_transaction_commit(gc, &t);
+        if (rc <= 0) goto out;
+    }
+out:
+    libxl__xs_transaction_abort(gc, &t);
+    return rc == DEVD_TXN_NOTHING ? 0 : rc;
+}
+
 /* Untrusted text (a value a guest wrote) for a log line or a message:
  * escaped and bounded. */
 const char *libxl__devd_show(libxl__gc *gc, const char *s)
@@ -131,37 +154,38 @@ const char *libxl__devd_show(libxl__gc *gc, const char *s)
  * the hotplug scripts do, unless a script already said so.  Never
  * recreates a backend directory that is gone.
  */
+struct devd_error_txn {
+    const char *be, *msg;
+};
+
+static int devd_publish_error_txn(libxl__gc *gc, xs_transaction_t t,
+                                  void *arg)
+{
+    const struct devd_error_txn *e = arg;
+    const char *state, *status;
+    int rc;
+
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", e->be), &state);
+    if (rc) return rc;
+    if (!state) return DEVD_TXN_NOTHING;        /* gone: never recreated */
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", e->be),
+                                &status);
+    if (rc) return rc;
+    if (status && !strcmp(status, "error"))
+        return DEVD_TXN_NOTHING;                /* the script said why */
+    rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", e->be), "%s",
+                          e->msg);
+    if (rc) return rc;
+    return libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", e->be),
+                            "error");
+}
+
 static void devd_publish_error(libxl__gc *gc, libxl__devd_state *dds,
                                const devd_device *d, const char *msg)
 {
-    const char *be = libxl__devd_be_path(gc, dds, d);
-    const char *state, *status;
-    xs_transaction_t t = XBT_NULL;
-    int rc;
+    struct devd_error_txn e = { libxl__devd_be_path(gc, dds, d), msg };
 
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &state);
-        if (rc || !state) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", be),
-                                    &status);
-        if (rc) goto out;
-        if (status && !strcmp(status, "error")) goto out;
-        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", be),
-                              "%s", msg);
-        if (rc) goto out;
-        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
-                              "error");
-        if (rc) goto out;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) break;
-        if (rc < 0) goto out;
-    }
-    return;
-
-out:
-    libxl__xs_transaction_abort(gc, &t);
+    libxl__devd_xs_txn(gc, devd_publish_error_txn, &e);
 }
 
 void libxl__devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,

@@ -246,37 +246,30 @@ static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
  * the script did not get to write is written, in the same transaction
  * that finds the backend still there (never recreating it).
  */
-static bool hotplug_add_finished(libxl__gc *gc, devd_op *op)
+static int hotplug_finish_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
 {
-    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
-    const char *state, *phys, *status;
-    xs_transaction_t t = XBT_NULL;
+    const char *be = arg, *state, *phys, *status;
     int rc;
 
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &state);
-        if (rc || !state) goto out;
-        rc = libxl__xs_read_checked(gc, t,
-                                    GCSPRINTF("%s/physical-device", be),
-                                    &phys);
-        if (rc || !phys) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", be),
-                                    &status);
-        if (rc) goto out;
-        if (!status) {
-            rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
-                                  "connected");
-            if (rc) goto out;
-        }
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) return true;
-        if (rc < 0) goto out;
-    }
-out:
-    libxl__xs_transaction_abort(gc, &t);
-    return false;
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &state);
+    if (rc) return rc;
+    if (!state) return ERROR_NOTFOUND;
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/physical-device", be),
+                                &phys);
+    if (rc) return rc;
+    if (!phys) return ERROR_NOTFOUND;
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                                &status);
+    if (rc || status) return rc;
+    return libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                            "connected");
+}
+
+static bool hotplug_add_finished(libxl__gc *gc, devd_op *op)
+{
+    return !libxl__devd_xs_txn(gc, hotplug_finish_txn,
+                               (void *)libxl__devd_be_path(gc, op->dds,
+                                                           op->dev));
 }
 
 /* Runs the script's remove over what a killed add set up: 0 if it runs
@@ -467,43 +460,43 @@ out:
 
 /*----- remove, from a private copy of the backend's keys -----*/
 
-/* Copies the backend's keys to copy, in one transaction.  ERROR_NOTFOUND
- * if the backend is already gone. */
-static int hotplug_copy(libxl__gc *gc, const char *be, const char *copy)
+struct hotplug_copy_txn {
+    const char *be, *copy;
+};
+
+static int hotplug_copy_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
 {
-    xs_transaction_t t = XBT_NULL;
+    const struct hotplug_copy_txn *c = arg;
     char **keys;
     const char *v;
     unsigned int n, i;
     int rc;
 
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        keys = libxl__xs_directory(gc, t, be, &n);
-        if (!keys) {
-            rc = ERROR_NOTFOUND;
-            goto out;
-        }
-        rc = libxl__xs_rm_checked(gc, t, copy);    /* a stale one */
-        if (rc) goto out;
-        for (i = 0; i < n; i++) {
-            rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/%s", be,
-                                                         keys[i]), &v);
-            if (rc) goto out;
-            if (!v)
-                continue;       /* a directory: no script reads those */
-            rc = libxl__xs_write_checked(gc, t, GCSPRINTF("%s/%s", copy,
-                                                          keys[i]), v);
-            if (rc) goto out;
-        }
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) break;
-        if (rc < 0) goto out;
+    keys = libxl__xs_directory(gc, t, c->be, &n);
+    if (!keys)
+        return ERROR_NOTFOUND;
+    rc = libxl__xs_rm_checked(gc, t, c->copy);    /* a stale one */
+    if (rc) return rc;
+    for (i = 0; i < n; i++) {
+        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/%s", c->be,
+                                                     keys[i]), &v);
+        if (rc) return rc;
+        if (!v)
+            continue;           /* a directory: no script reads those */
+        rc = libxl__xs_write_checked(gc, t, GCSPRINTF("%s/%s", c->copy,
+                                                      keys[i]), v);
+        if (rc) return rc;
     }
-out:
-    libxl__xs_transaction_abort(gc, &t);
-    return rc;
+    return 0;
+}
+
+/* Copies the backend's keys to copy, in one transaction.  ERROR_NOTFOUND
+ * if the backend is already gone. */
+static int hotplug_copy(libxl__gc *gc, const char *be, const char *copy)
+{
+    struct hotplug_copy_txn c = { be, copy };
+
+    return libxl__devd_xs_txn(gc, hotplug_copy_txn, &c);
 }
 
 /*

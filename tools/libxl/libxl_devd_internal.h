@@ -72,6 +72,12 @@ _hidden int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t,
                                 bool *escaped_r);
 /* Untrusted text, escaped and bounded, for a log line or a message. */
 _hidden const char *libxl__devd_show(libxl__gc *gc, const char *s);
+/* One XenStore transaction, retried on conflict (see libxl_devd.c). */
+#define DEVD_TXN_NOTHING 1
+typedef int libxl__devd_txn_body(libxl__gc *gc, xs_transaction_t t,
+                                 void *arg);
+_hidden int libxl__devd_xs_txn(libxl__gc *gc, libxl__devd_txn_body *body,
+                               void *arg);
 _hidden const char *libxl__devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
                                         const devd_device *d);
 /* Marks the device FAILED (a real change of its state or online retries

@@ -153,36 +153,34 @@ static int vbd3_xs_write_ro(libxl__gc *gc, devd_vbd3 *v, xs_transaction_t t,
  * look (hotplug-error, hotplug-status, the log, `xl devd --status`):
  * backend Closed, the rest of devd unaffected.
  */
-static void vbd3_failed(libxl__gc *gc, devd_vbd3 *v, const char *why)
+static int vbd3_failed_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
 {
-    const char *be = v->be;
-    xs_transaction_t t = XBT_NULL;
+    const char *const *kv = arg;       /* be, why */
     const char *st;
     int rc;
+
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", kv[0]), &st);
+    if (rc) return rc;
+    if (!st) return ERROR_NOTFOUND;     /* gone: nothing to tell */
+    rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", kv[0]), "%s",
+                          kv[1]);
+    if (rc) return rc;
+    rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", kv[0]),
+                          "error");
+    if (rc) return rc;
+    return libxl__xs_printf(gc, t, GCSPRINTF("%s/state", kv[0]), "%d",
+                            DEVD_XBS_CLOSED);
+}
+
+static void vbd3_failed(libxl__gc *gc, devd_vbd3 *v, const char *why)
+{
+    const char *kv[] = { v->be, why };
 
     vbd3_set(v, RS_FAILED);
     libxl__devd_device_set_error(v->d, why);
     VLOG_RL(ERROR, v, "device closed: %s", why);
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) break;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &st);
-        if (rc || !st) break;       /* gone: nothing to tell */
-        if (libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", be), "%s",
-                             why) ||
-            libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
-                             "error") ||
-            libxl__xs_printf(gc, t, GCSPRINTF("%s/state", be), "%d",
-                             DEVD_XBS_CLOSED))
-            break;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) {
-            v->be_state = DEVD_XBS_CLOSED;
-            return;
-        }
-        if (rc < 0) break;
-    }
-    libxl__xs_transaction_abort(gc, &t);
+    if (!libxl__devd_xs_txn(gc, vbd3_failed_txn, kv))
+        v->be_state = DEVD_XBS_CLOSED;
 }
 
 /*----- device creation and disposal -----*/
@@ -552,41 +550,43 @@ static void vbd3_open_image(libxl__egc *egc, devd_tdc *c, int rc)
  * frontend only), hotplug-status if given, then the state, so that the
  * frontend never sees the state before what goes with it.
  */
+struct vbd3_publish_txn {
+    devd_vbd3 *v;
+    const vbd3_kv *kv;
+    int n, state;
+    const char *hotplug_status;
+};
+
+static int vbd3_publish_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
+{
+    const struct vbd3_publish_txn *p = arg;
+    const char *be = p->v->be, *st;
+    int rc, i;
+
+    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", be), &st);
+    if (rc) return rc;
+    if (!st) return ERROR_NOTFOUND;
+    for (i = 0; i < p->n; i++) {
+        rc = vbd3_xs_write_ro(gc, p->v, t, p->kv[i].key, p->kv[i].val);
+        if (rc) return rc;
+    }
+    if (p->hotplug_status) {
+        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", be),
+                              "%s", p->hotplug_status);
+        if (rc) return rc;
+    }
+    return libxl__xs_printf(gc, t, GCSPRINTF("%s/state", be), "%d",
+                            p->state);
+}
+
 static int vbd3_publish(libxl__gc *gc, devd_vbd3 *v, const vbd3_kv *kv,
                         int n, const char *hotplug_status, int state)
 {
-    xs_transaction_t t = XBT_NULL;
-    const char *st;
-    int rc, i;
+    struct vbd3_publish_txn p = { v, kv, n, state, hotplug_status };
+    int rc = libxl__devd_xs_txn(gc, vbd3_publish_txn, &p);
 
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", v->be), &st);
-        if (rc) goto out;
-        if (!st) { rc = ERROR_NOTFOUND; goto out; }
-        for (i = 0; i < n; i++) {
-            rc = vbd3_xs_write_ro(gc, v, t, kv[i].key, kv[i].val);
-            if (rc) goto out;
-        }
-        if (hotplug_status) {
-            rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status",
-                                                   v->be), "%s",
-                                  hotplug_status);
-            if (rc) goto out;
-        }
-        rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/state", v->be), "%d",
-                              state);
-        if (rc) goto out;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (!rc) break;
-        if (rc < 0) goto out;
-    }
-    v->be_state = state;
-    return 0;
-
-out:
-    libxl__xs_transaction_abort(gc, &t);
+    if (!rc)
+        v->be_state = state;
     return rc;
 }
 
