@@ -18,15 +18,17 @@
 #include "libxl_devd_internal.h"
 
 /*
- * At most this many hotplug-script operations run at once; further adds
- * wait in a FIFO.  libxl gives each script 40 s, and the block script
- * serializes on a lock: started all at once (a driver domain booting with
- * many guests), the last ones would spend their 40 s waiting for the lock
- * and be killed.  Queued here, their clock starts when they can run.
- * Removals never wait: the toolstack gives us only 10 s before it deletes
- * the backend directory itself, and the remove script needs its contents.
+ * At most one hotplug-script add per online CPU of the driver domain runs
+ * at once (at most DEVD_SCRIPT_SLOTS_MAX); further adds wait in a FIFO.
+ * libxl gives each script 40 s, and the scripts are CPU-bound (forks and
+ * execs, dear in a PV domain): two on one CPU each take twice as long, and
+ * under load both lost the race where one after the other would not, and
+ * they starved the kernel thread that brings new backends to InitWait,
+ * which dom0 waits 10 s for.  Queued here, their clock starts when they
+ * can run.  Removals never wait: the toolstack gives us only 10 s before
+ * it deletes the backend directory itself.
  */
-#define DEVD_SCRIPT_SLOTS 2
+#define DEVD_SCRIPT_SLOTS_MAX 4
 
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
                           libxl__devd_state *dds, const char *kind,
@@ -409,7 +411,7 @@ void libxl__devd_remove_leftover(libxl__egc *egc, libxl__devd_state *dds,
     devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
 }
 
-/*----- hotplug-script operations, at most DEVD_SCRIPT_SLOTS at once -----*/
+/*----- hotplug-script operations, at most script_slots at once -----*/
 
 static void devd_script_start(libxl__egc *egc, libxl__devd_state *dds,
                               devd_guest *g, devd_device *d, devd_action act)
@@ -429,7 +431,7 @@ static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
 {
     EGC_GC;
 
-    if (act == DEVD_ACT_REMOVE || dds->script_ops < DEVD_SCRIPT_SLOTS) {
+    if (act == DEVD_ACT_REMOVE || dds->script_ops < dds->script_slots) {
         devd_script_start(egc, dds, g, d, act);
         return;
     }
@@ -448,7 +450,7 @@ static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
     devd_device *d;
     devd_action act;
 
-    while (dds->script_ops < DEVD_SCRIPT_SLOTS &&
+    while (dds->script_ops < dds->script_slots &&
            (d = libxl__devd_queue_pop(&dds->table, &act))) {
         devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
         devd_observation o = { .tracked = true, .dev_state = d->state,
@@ -1116,6 +1118,13 @@ static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
  * domain's administrator through the environment (xl devd
  * --max-ring-page-order), never by a guest.
  */
+static int devd_script_slots(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > DEVD_SCRIPT_SLOTS_MAX ? DEVD_SCRIPT_SLOTS_MAX : n;
+}
+
 static uint32_t devd_vbd3_max_order(libxl__gc *gc)
 {
     const char *s = getenv("XL_DEVD_MAX_RING_PAGE_ORDER");
@@ -1164,6 +1173,7 @@ int libxl_device_events_handler(libxl_ctx *ctx,
     /* Absolute, so that event paths come back absolute and parseable. */
     dds->be_path = GCSPRINTF("/local/domain/%u/backend", dds->self_domid);
     dds->vbd3_max_order = devd_vbd3_max_order(gc);
+    dds->script_slots = devd_script_slots();
 
     dds->abrt.ao = ao;
     dds->abrt.callback = devd_abort_cb;
@@ -1179,7 +1189,8 @@ int libxl_device_events_handler(libxl_ctx *ctx,
     }
     libxl__devd_registry_add(dds);
 
-    LOG(INFO, "devd: serving backends under %s", dds->be_path);
+    LOG(INFO, "devd: serving backends under %s (hotplug scripts: %d at"
+        " once)", dds->be_path, dds->script_slots);
     devd_adopt_all(egc, dds);
 
     return AO_INPROGRESS;

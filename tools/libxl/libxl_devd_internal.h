@@ -28,6 +28,7 @@ struct libxl__devd_state {
     devd_table table;
     int ops_inflight;               /* device operations with a nested ao */
     int script_ops;                 /* of which run hotplug scripts */
+    int script_slots;               /* at most this many at once */
     uint32_t vbd3_max_order;        /* max-ring-page-order we offer */
     unsigned int vbd3_serial;       /* for generation tokens */
     bool aborting;
