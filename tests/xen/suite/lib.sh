@@ -42,20 +42,29 @@ dcmd() {
 }
 drv() { dcmd "$DRV" "$@"; }
 
-# guest_up NAME 'DISK' ... -- VIF ...: create the guest with its root disk
-# only, wait for its agent, then attach the driver domain's disks and vifs
-# one at a time.  (Scripts that run beside a booting kernel race libxl's
-# timeouts on a slow host; the bed tests serving devices, not that race.)
+# guest_up NAME 'DISK' ... -- VIF ...: create the guest, wait for its
+# agent, then attach the driver domain's disks and vifs one at a time.
+# (Scripts that run beside a booting kernel race libxl's timeouts on a slow
+# host; the bed tests serving devices, not that race.)  qdisks go in the
+# configuration: libxl attaches a qdisk later only with a device model
+# running in dom0, and they run no script.
 guest_up() {
-    local name=$1 d out g; shift
-    sed -e "s/@NAME@/$name/" -e "s|@DISKS@||" -e "s|@VIFS@||" \
+    local name=$1 d out g cfg=""; shift
+    for d in "$@"; do
+        [ "$d" = "--" ] && break
+        case "$d" in *backendtype=qdisk*) cfg="$cfg, '$d'";; esac
+    done
+    sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$cfg|" -e "s|@VIFS@||" \
         -e "s/^memory = .*/memory = ${GUEST_MEM:-128}/" \
         /etc/xen/bed/guest.cfg > /run/$name.cfg
     $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
     g=$($XL domid "$name") || return 1
     wait_key /local/domain/$g/data/ready 1 120 || { echo "guest $name: its agent never came up"; return 1; }
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-        out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; }
+        case "$1" in
+        *backendtype=qdisk*) ;;
+        *) out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; } ;;
+        esac
         shift
     done
     [ "${1:-}" = "--" ] && shift
