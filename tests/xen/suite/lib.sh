@@ -45,30 +45,34 @@ drv() { dcmd "$DRV" "$@"; }
 # guest_up NAME 'DISK' ... -- VIF ...: create the guest, wait for its
 # agent, then attach the driver domain's disks and vifs one at a time.
 # (Scripts that run beside a booting kernel race libxl's timeouts on a slow
-# host; the bed tests serving devices, not that race.)  qdisks go in the
-# configuration: libxl attaches a qdisk later only with a device model
-# running in dom0, and they run no script.
+# host; the bed tests serving devices, not that race.)  A guest with a
+# qdisk gets all its devices in its configuration: 4.17's libxl in dom0
+# then takes it for a guest with a device model of dom0's (the stored
+# qdisk has lost its backend domid) and refuses any attach while none
+# runs there.
 guest_up() {
-    local name=$1 d out g cfg=""; shift
+    local name=$1 d out g cfg="" vifs="" sep="" all="" v=""; shift
     for d in "$@"; do
-        [ "$d" = "--" ] && break
-        case "$d" in *backendtype=qdisk*) cfg="$cfg, '$d'";; esac
+        [ "$d" = "--" ] && { v=1; continue; }
+        case "$d" in *backendtype=qdisk*) all=1;; esac
+        if [ -n "$v" ]; then vifs="$vifs$sep'$d'"; sep=", "; else cfg="$cfg, '$d'"; fi
     done
-    sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$cfg|" -e "s|@VIFS@||" \
+    [ -n "$all" ] || cfg="" vifs=""
+    sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$cfg|" -e "s|@VIFS@|$vifs|" \
         -e "s/^memory = .*/memory = ${GUEST_MEM:-128}/" \
         /etc/xen/bed/guest.cfg > /run/$name.cfg
     $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
     g=$($XL domid "$name") || return 1
     wait_key /local/domain/$g/data/ready 1 120 || { echo "guest $name: its agent never came up"; return 1; }
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-        case "$1" in
-        *backendtype=qdisk*) ;;
-        *) out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; } ;;
-        esac
+        if [ -z "$all" ]; then
+            out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; }
+        fi
         shift
     done
     [ "${1:-}" = "--" ] && shift
     for d in "$@"; do
+        [ -n "$all" ] && break
         out=$($XL network-attach "$name" ${d//,/ } 2>&1) || { echo "network-attach $name $d: $out"; return 1; }
     done
 }
