@@ -64,15 +64,17 @@ guest_up() {
     $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
     g=$($XL domid "$name") || return 1
     wait_key /local/domain/$g/data/ready 1 120 || { echo "guest $name: its agent never came up"; return 1; }
+    [ -n "$all" ] || guest_attach "$name" "$@"
+}
+# guest_attach NAME 'DISK' ... -- VIF ...: attach them one at a time.
+guest_attach() {
+    local name=$1 d out; shift
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-        if [ -z "$all" ]; then
-            out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; }
-        fi
+        out=$($XL block-attach "$name" "$1" 2>&1) || { echo "block-attach $name $1: $out"; return 1; }
         shift
     done
     [ "${1:-}" = "--" ] && shift
     for d in "$@"; do
-        [ -n "$all" ] && break
         out=$($XL network-attach "$name" ${d//,/ } 2>&1) || { echo "network-attach $name $d: $out"; return 1; }
     done
 }
