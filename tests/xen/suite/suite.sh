@@ -540,6 +540,12 @@ if want slow-hotplug; then
     if [ "$DEVD" = stock ]; then
         skip "slow-hotplug: a killed block add is retried" "Debian's xl devd never retries"
     else
+        # slow_lines DEVID: devd's lines about that vbd since the mark in
+        # /run/slow.l0, into $log and shown in the TAP.
+        slow_lines() {
+            log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $1:' | grep -v DEBUG")
+            say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
+        }
         drv "truncate -s 16M /srv/slow.img; rm -f /run/xt-slow-block.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
         guest_up g9
         G9=$(domid g9)
@@ -548,8 +554,7 @@ if want slow-hotplug; then
         connected vbd "$G9" $XVDB 150
         ok $? "slow-hotplug: after the killed first add, the backend is Connected with hotplug-status connected" \
             "state=$(xs "$(be vbd "$G9" $XVDB)/state") hs=$(xs "$(be vbd "$G9" $XVDB)/hotplug-status")"
-        log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $XVDB:' | grep -v DEBUG")
-        say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
+        slow_lines $XVDB
         n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
         n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
         nl=$(echo "$log" | grep -c 'the killed add left /dev/loop[0-9]* bound to /srv/slow.img: releasing it')
@@ -572,8 +577,7 @@ if want slow-hotplug; then
         connected vbd "$G9" $XVDC 30
         ok $? "slow-hotplug: the add killed after its work: Connected, hotplug-status connected" \
             "state=$(xs "$(be vbd "$G9" $XVDC)/state") hs=$(xs "$(be vbd "$G9" $XVDC)/hotplug-status") $out"
-        log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $XVDC:' | grep -v DEBUG")
-        say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
+        slow_lines $XVDC
         n1=$(echo "$log" | grep -c 'after it wrote physical-device: its work is done, the backend is kept')
         n2=$(echo "$log" | grep -c 'attempt 2 of 3\|releasing\|failed after')
         n=$(drv "losetup -j /srv/slow2.img | wc -l" | head -1)
