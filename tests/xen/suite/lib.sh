@@ -20,24 +20,35 @@ scenario() {
 }
 
 xs() { xenstore-read "$1" 2>/dev/null; }
-wait_key() { # path value timeout_s
-    local i; for i in $(seq $(( $3 * 5 ))); do [ "$(xs "$1")" = "$2" ] && return 0; sleep 0.2; done; return 1; }
-wait_gone() { # path timeout_s
-    local i; for i in $(seq $(( $2 * 5 ))); do xenstore-exists "$1" 2>/dev/null || return 0; sleep 0.2; done; return 1; }
+# watch_until TIMEOUT PATH CMD...: runs CMD whenever something at or under
+# PATH changes (and once at the start: a watch fires when it is set) until
+# CMD succeeds, or TIMEOUT s have passed.  A XenStore watch, not a polling
+# loop: under TCG every fork costs the host's two CPUs, which the domains
+# under test then lack.
+watch_until() {
+    local t=$1 p=$2 fd wpid r=1; shift 2
+    exec {fd}< <(exec timeout "$t" xenstore-watch "$p" 2>/dev/null)
+    wpid=$!
+    while read -r -u "$fd" _; do "$@" && { r=0; break; }; done
+    kill "$wpid" 2>/dev/null
+    exec {fd}<&-
+    return $r
+}
+key_is() { [ "$(xs "$1")" = "$2" ]; }
+key_gone() { ! xenstore-exists "$1" 2>/dev/null; }
+wait_key() { watch_until "$3" "$1" key_is "$1" "$2"; }    # path value timeout_s
+wait_gone() { watch_until "$2" "$1" key_gone "$1"; }      # path timeout_s
 
 # dcmd DOMID CMD [TIMEOUT]: run CMD in a domain's agent; prints its output,
 # returns its status.
 dcmd() {
-    local d=/local/domain/$1/data i
+    local d=/local/domain/$1/data
     xenstore-rm $d/rc 2>/dev/null
     xenstore-write -R $d/cmd "$2"
-    for i in $(seq $(( ${3:-60} * 10 ))); do
-        if xenstore-exists $d/rc 2>/dev/null; then
-            xenstore-read -R $d/out 2>/dev/null; echo
-            return "$(xs $d/rc)"
-        fi
-        sleep 0.1
-    done
+    if watch_until "${3:-60}" $d/rc xenstore-exists $d/rc; then
+        xenstore-read -R $d/out 2>/dev/null; echo
+        return "$(xs $d/rc)"
+    fi
     echo "dcmd: no answer from domain $1 to: $2"; return 124
 }
 drv() { dcmd "$DRV" "$@"; }
@@ -79,6 +90,22 @@ guest_attach() {
     done
 }
 domid() { $XL domid "$1" 2>/dev/null; }
+# shared_guest: sets $G1 to the guest g1 that most scenarios share (no
+# device of the driver domain's in its configuration), booting it on first
+# use: one boot instead of one per scenario.  A device of the driver
+# domain's that a failed scenario left on it is detached first, so that
+# one failure does not spread to the next scenario.
+shared_guest() {
+    local k d
+    G1=$(domid g1) || { guest_up g1 || return 1; G1=$(domid g1) || return 1; }
+    for k in vbd vbd3 vif; do
+        for d in $(xenstore-list "$DRVBE/$k/$G1" 2>/dev/null); do
+            say "guest g1: detaching the $k $d that an earlier scenario left"
+            if [ $k = vif ]; then $XL network-detach g1 "$d"; else $XL block-detach g1 "$d"; fi >/dev/null 2>&1
+            wait_gone "$(be $k "$G1" "$d")" 30
+        done
+    done
+}
 be() { echo "/local/domain/$DRV/backend/$1/$2/$3"; }
 connected() { # KIND DOMID DEVID TIMEOUT: backend Connected and (non-QEMU) script done
     wait_key "$(be "$1" "$2" "$3")/state" 4 "$4" || return 1
@@ -96,8 +123,11 @@ qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not 
 loops_left() {
     drv "for i in \$(seq 40); do n=\$(losetup -a | grep -c '$1'); [ \$n = 0 ] && break; sleep 0.5; done; echo \$n" | head -1
 }
-# detach NAME VDEV KIND DOMID DEVID: block-detach, wait for the backend to go.
+# detach NAME VDEV KIND DOMID DEVID: block-detach, wait for the backend to
+# go, then for the frontend (dom0 removes it after the backend), so that
+# the same vdev can be attached again at once.
 detach() {
     $XL block-detach "$1" "$2" >/dev/null 2>&1
-    wait_gone "$(be "$3" "$4" "$5")" 30
+    wait_gone "$(be "$3" "$4" "$5")" 30 || return 1
+    wait_gone "/local/domain/$4/device/vbd/$5" 30
 }
