@@ -43,9 +43,8 @@ fi
 if want vbd || want vif; then
     scenario g1-boot
     drv "truncate -s 64M /srv/g1.img" >/dev/null
-    guest_up g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/g1.img" -- "backend=drv,bridge=xenbr0"
+    shared_guest && guest_attach g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/g1.img" -- "backend=drv,bridge=xenbr0"
     ok $? "vbd: guest g1 up with a disk and a vif from drv"
-    G1=$(domid g1)
 fi
 if want vbd; then
     scenario vbd
@@ -77,11 +76,11 @@ if want vif; then
     $XL network-detach g1 0 >/dev/null 2>&1
     wait_gone "$(be vif "$G1" 0)" 30
     ok $? "vif: detach removes the backend directory"
+    wait_gone "/local/domain/$G1/device/vif/0" 30
     out=$(drv "ls /sys/class/net/xenbr0/brif")
     case " $(echo $out) " in *" vif$G1.0 "*) r=1;; *) r=0;; esac
     ok $r "vif: vif$G1.0 gone from the bridge" "$out"
 fi
-[ -n "${G1:-}" ] && $XL destroy g1 2>/dev/null
 
 # 3. qdisk: two qdisks, one QEMU; the last detach stops it
 if want qdisk; then
@@ -118,9 +117,9 @@ if want vbd3; then
         skip "vbd3: guest disk served by devd's ring server and tapdisk" "Debian's xl devd has no vbd3"
     else
         drv "truncate -s 64M /srv/t1.img" >/dev/null
-        guest_up g7 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img"
-        ok $? "vbd3: guest g7 up with a vbd3 disk (backendtype=tap) from drv" "$(cat /run/g7.create 2>/dev/null)"
-        G7=$(domid g7); B3=$(be vbd3 "$G7" $XVDB)
+        out=$(shared_guest && guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img")
+        ok $? "vbd3: guest g1 gets a vbd3 disk (backendtype=tap) from drv" "$out"
+        G7=$(domid g1); B3=$(be vbd3 "$G7" $XVDB)
         wait_key "$B3/state" 4 60
         ok $? "vbd3: backend Connected" "state=$(xs $B3/state) error=$(xs $B3/hotplug-error)"
         [ "$(xs $B3/params)" = "aio:/srv/t1.img" ] && [ "$(xs $B3/max-ring-page-order)" = 3 ] &&
@@ -171,7 +170,7 @@ if want vbd3; then
         out=$(drv "grep 'vbd3 $XVDB: adopted' /var/log/xen/xldevd.log | tail -1")
         case "$out" in *"adopted: aio:/srv/t1.img in tapdisk minor 0, connected"*) r=0;; *) r=1;; esac
         ok $r "vbd3: the restarted devd adopted it as connected" "$out"
-        detach g7 xvdb vbd3 "$G7" $XVDB
+        detach g1 xvdb vbd3 "$G7" $XVDB
         ok $? "vbd3: detach removes the backend directory" "state=$(xs $B3/state)"
         for i in $(seq 20); do n=$(drv "pgrep -x tapdisk | wc -l" | head -1); [ "$n" = 0 ] && break; sleep 0.5; done
         [ "$n" = 0 ]
@@ -179,7 +178,6 @@ if want vbd3; then
         out=$(drv "ls /var/run/xen/tapdisk/")
         case "$out" in *"vbd3-$G7-$XVDB.sock"*) r=1;; *) r=0;; esac
         ok $r "vbd3: the released device left no socket file" "$out"
-        $XL destroy g7 2>/dev/null
     fi
 fi
 
@@ -388,8 +386,8 @@ fi
 if want shutdown; then
     scenario shutdown
     drv "truncate -s 64M /srv/s1.img" >/dev/null
-    guest_up g4 "backend=drv,vdev=xvdb,format=raw,target=/srv/s1.img"
-    G4=$(domid g4)
+    shared_guest && guest_attach g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/s1.img"
+    G4=$G1
     connected vbd "$G4" $XVDB 60
     ok $? "shutdown: vbd Connected"
     out=$(drv "devd-ctl term")
@@ -419,26 +417,25 @@ if want shutdown; then
     # A devd without a lock (stock) may have left a second one running.
     drv "pkill -TERM -f '[x]l.* devd'; sleep 1" >/dev/null
     drv "devd-ctl start" >/dev/null
-    detach g4 xvdb vbd "$G4" $XVDB
+    detach g1 xvdb vbd "$G4" $XVDB
     ok $? "shutdown: after a restart, detach works"
     n=$(loops_left s1.img)
     [ "$n" = 0 ]
     ok $? "shutdown: loop device released" "loop devices: $n"
-    $XL destroy g4 2>/dev/null
 fi
 
 # 6. churn: attach/detach cycles; devd's memory stays flat
 if want churn; then
     scenario churn
     drv "truncate -s 16M /srv/c.img" >/dev/null
-    guest_up g5
-    G5=$(domid g5)
+    shared_guest
+    G5=$G1
     bad=0; rss1=""
     t0=$(now)
     for c in $(seq "$CHURN_CYCLES"); do
-        timeout 120 $XL block-attach g5 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1 &&
+        timeout 120 $XL block-attach g1 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1 &&
             connected vbd "$G5" $XVDD 60 || { bad=$((bad + 1)); say "churn cycle $c: attach failed"; }
-        timeout 120 $XL block-detach g5 xvdd >/dev/null 2>&1
+        timeout 120 $XL block-detach g1 xvdd >/dev/null 2>&1
         wait_gone "$(be vbd "$G5" $XVDD)" 30 || { bad=$((bad + 1)); say "churn cycle $c: detach failed"; }
         [ "$bad" = 0 ] || break     # one broken cycle says it; do not wait out 50
         [ "$c" = 1 ] && rss1=$(drv "devd-ctl rss" | head -1)
@@ -458,7 +455,7 @@ if want churn; then
     # An event storm on a connected device: 4000 watch events (writes of
     # its state and online nodes), each handled and freed.  Paced, so that
     # no event queue on the way drops any.
-    $XL block-attach g5 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1
+    $XL block-attach g1 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1
     connected vbd "$G5" $XVDD 60
     p=$(be vbd "$G5" $XVDD)
     rssA=$(drv "devd-ctl rss" | head -1)
@@ -471,13 +468,12 @@ if want churn; then
     [ -n "$rssA" ] && [ -n "$rssB" ] && [ $((rssB - rssA)) -le 256 ]
     ok $? "churn: 4000 events on a tracked device leave RSS flat (${rssA} -> ${rssB} KiB)"
     fi
-    $XL block-detach g5 xvdd >/dev/null 2>&1
+    $XL block-detach g1 xvdd >/dev/null 2>&1
     wait_gone "$p" 30
     ok $? "churn: device still detaches after the storm"
     left=$(xenstore-ls -f "$DRVBE" 2>/dev/null | grep -c "/$G5/"; xenstore-list /local/domain/$DRV/libxl 2>/dev/null | grep -cx "$G5")
     [ "$(echo $left)" = "0 0" ]
     ok $? "churn: no leftover backend or libxl nodes for the guest" "$left"
-    $XL destroy g5 2>/dev/null
 fi
 
 # 7. many: 4 guests, each 2 disks and 1 vif, attached at once
@@ -502,14 +498,17 @@ if want many; then
     for i in 1 2 3 4; do
         g=$(domid m$i) && paths="$paths $(be vbd "$g" $XVDB) $(be vbd "$g" $XVDC) $(be vif "$g" 0)"
     done
+    # (one xenstore-read of all 24 keys every 2 s: forks are dear here)
+    keys=""; for p in $paths; do keys="$keys $p/state $p/hotplug-status"; done
     while :; do
-        bad=$(( 12 - $(echo $paths | wc -w) ))
-        for p in $paths; do
-            [ "$(xs "$p/state")" = 4 ] && [ "$(xs "$p/hotplug-status")" = connected ] || bad=$((bad + 1))
-        done
-        [ "$bad" = 0 ] && break
+        n=0; for v in $(xenstore-read $keys 2>/dev/null); do case $v in 4|connected) n=$((n + 1));; esac; done
+        [ "$n" = 24 ] && break
         awk -v a="$t0" -v b="$(now)" 'BEGIN{exit !(b - a > 720)}' && break
         sleep 2
+    done
+    bad=$(( 12 - $(echo $paths | wc -w) ))
+    for p in $paths; do
+        [ "$(xs "$p/state")" = 4 ] && [ "$(xs "$p/hotplug-status")" = connected ] || bad=$((bad + 1))
     done
     say "many: $((12 - bad)) of 12 devices Connected after $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s"
     [ "$bad" = 0 ] || for i in 1 2 3 4; do say "many: m$i: $(head -3 /run/m$i.up /run/m$i.att 2>/dev/null | tr '\n' ' ')"; done
@@ -547,9 +546,9 @@ if want slow-hotplug; then
             say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
         }
         drv "truncate -s 16M /srv/slow.img; rm -f /run/xt-slow-block.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
-        guest_up g9
-        G9=$(domid g9)
-        out=$($XL block-attach g9 "backend=drv,vdev=xvdb,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow.img" 2>&1)
+        shared_guest
+        G9=$G1
+        out=$($XL block-attach g1 "backend=drv,vdev=xvdb,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow.img" 2>&1)
         ok $? "slow-hotplug: block-attach with the slow script returns" "$out"
         connected vbd "$G9" $XVDB 150
         ok $? "slow-hotplug: after the killed first add, the backend is Connected with hotplug-status connected" \
@@ -569,7 +568,7 @@ if want slow-hotplug; then
         # kept as it is (hotplug-status written for it), neither undone
         # nor tried again.
         drv "truncate -s 16M /srv/slow2.img; touch /run/xt-slow-block.hang-after; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
-        out=$($XL block-attach g9 "backend=drv,vdev=xvdc,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow2.img" 2>&1)
+        out=$($XL block-attach g1 "backend=drv,vdev=xvdc,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow2.img" 2>&1)
         ok $? "slow-hotplug: block-attach of a disk whose add hangs after its work returns" "$out"
         # (The real script writes hotplug-status before the wrapper takes
         # it away again: wait for devd's word, not for that key.)
@@ -585,7 +584,7 @@ if want slow-hotplug; then
         ok $? "slow-hotplug: one line says it is kept; not undone, not retried; one loop device" "kept=$n1 undone/retried=$n2 loop devices: $n"
         out=$(guest_rw "$G9" xvdc); r=$?
         ok $r "slow-hotplug: guest I/O on the kept disk" "$out"
-        detach g9 xvdc vbd "$G9" $XVDC
+        detach g1 xvdc vbd "$G9" $XVDC
         ok $? "slow-hotplug: the kept disk detaches"
         n=$(loops_left /srv/slow2.img)
         [ "$n" = 0 ]
@@ -595,7 +594,7 @@ if want slow-hotplug; then
         # both die, the next devd finishes the removal from its copy.
         drv "touch /run/xt-slow-block.hang-remove" >/dev/null
         t0=$(now)
-        $XL block-detach g9 xvdb >/dev/null 2>&1; r=$?
+        $XL block-detach g1 xvdb >/dev/null 2>&1; r=$?
         wait_gone "$(be vbd "$G9" $XVDB)" 30 && [ $r = 0 ]
         ok $? "slow-hotplug: detach returns 0 and the backend is gone while its remove script hangs ($(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s)" "xl rc=$r"
         copy=/local/domain/$DRV/libxl/devd-remove/vbd-$G9-$XVDB
@@ -613,7 +612,6 @@ if want slow-hotplug; then
         out=$(drv "grep -c 'vbd-removal $XVDB: finishing a removal that a previous devd left' /var/log/xen/xldevd.log" | head -1)
         [ "$out" = 1 ]
         ok $? "slow-hotplug: one log line says so" "lines: $out"
-        $XL destroy g9 2>/dev/null
     fi
 fi
 
@@ -621,8 +619,8 @@ fi
 # the backend back to InitWait with a new vif; devd runs vif-bridge again.
 if want rebind; then
     scenario rebind
-    guest_up g10 -- "backend=drv,bridge=xenbr0"
-    G10=$(domid g10)
+    shared_guest && guest_attach g1 -- "backend=drv,bridge=xenbr0"
+    G10=$G1
     connected vif "$G10" 0 60
     ok $? "rebind: vif Connected"
     drv "echo vif-$G10-0 > /sys/bus/xen-backend/drivers/vif/unbind" >/dev/null
@@ -642,9 +640,10 @@ if want rebind; then
     # The guest's netfront starts over too, and traffic flows.
     out=$(dcmd "$G10" "echo vif-0 > /sys/bus/xen/drivers/vif/unbind; echo vif-0 > /sys/bus/xen/drivers/vif/bind; for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.30/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
     ok $r "rebind: the guest pings the driver domain over the rebound vif" "$out"
-    $XL destroy g10 2>/dev/null
+    $XL network-detach g1 0 >/dev/null 2>&1
     wait_gone "$(be vif "$G10" 0)" 30
-    ok $? "rebind: guest destroyed, backend removed"
+    ok $? "rebind: detach removes the backend"
+    wait_gone "/local/domain/$G10/device/vif/0" 30
 fi
 
 # 8. api: the asynchronous libxl API caller serves a device, then aborts
@@ -657,8 +656,8 @@ if want api; then
         drv "devd-ctl term" >/dev/null
         drv "rm -f /run/api.stop; (/opt/xl-devd/libexec/xl-devd/devd-api-example -t 600 -s /run/api.stop > /run/api.out 2>&1; echo \$? > /run/api.rc) >/dev/null 2>&1 &" >/dev/null
         sleep 2
-        guest_up g6 "backend=drv,vdev=xvdb,format=raw,target=/srv/a.img"
-        G6=$(domid g6)
+        shared_guest && guest_attach g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/a.img"
+        G6=$G1
         connected vbd "$G6" $XVDB 60
         ok $? "api: the async caller brought a vbd to Connected"
         out=$(guest_rw "$G6" xvdb); r=$?
@@ -667,9 +666,9 @@ if want api; then
         case "$out" in 0*"api: completed rc=-"*) r=0;; *) r=1;; esac
         ok $r "api: libxl_ao_abort completes the handler with ERROR_ABORTED" "$out"
         drv "devd-ctl start" >/dev/null
-        $XL destroy g6 2>/dev/null
+        $XL destroy g1 2>/dev/null     # the shared guest's last scenario
         wait_gone "$(be vbd "$G6" $XVDB)" 30
-        ok $? "api: after the abort, a new devd removes the vbd"
+        ok $? "api: after the abort, a new devd removes the vbd of the destroyed guest"
     fi
 fi
 
@@ -684,6 +683,7 @@ if [ -f /opt/xl-devd/sanitized ]; then
 fi
 
 scenario ""
+$XL destroy g1 2>/dev/null
 drv "sync" >/dev/null
 $XL destroy drv 2>/dev/null
 echo "1..$T"
