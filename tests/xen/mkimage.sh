@@ -63,7 +63,9 @@ cp "$BED/init/initrd-init" initrd-root/init; chmod +x initrd-root/init
 (cd initrd-root && find . | cpio -o -H newc 2>/dev/null | gzip -1) > boot/initrd.img
 install -m 755 "$BED/init/xt-init" rootfs/sbin/xt-init
 install -m 755 "$BED/init/devd-ctl" rootfs/usr/local/bin/devd-ctl
-install -D -m 755 "$BED/init/slow-block" rootfs/etc/xen/scripts/xt-slow-block
+for f in "$BED"/init/slow-*; do       # the bed's slow hotplug scripts
+    install -D -m 755 "$f" "rootfs/etc/xen/scripts/xt-$(basename "$f")"
+done
 mkdir -p rootfs/etc/xen/bed
 cp "$BED/cfg/drv.cfg" "$BED/cfg/guest.cfg" "$BED/suite/lib.sh" "$BED/suite/bench-devd.sh" rootfs/etc/xen/bed/
 install -m 755 "$BED/suite/suite.sh" rootfs/etc/xen/bed/suite.sh

@@ -530,6 +530,50 @@ if want many; then
     ok $? "many: every loop device released" "loop devices: $n"
 fi
 
+# slow_vif: the same for a vif (tests/xen/init/slow-vif): its first online
+# is killed after it put the vif on the bridge; devd runs offline before it
+# tries again.  Then an offline hangs: dom0's detach does not wait for it,
+# and the next devd finishes the removal from its copy of the keys.
+slow_vif() {
+    local V=/local/domain/$G9/device/vif/0 H=/var/log/xen/xen-hotplug.log
+    drv "rm -f /run/xt-slow-vif.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0; wc -l < $H > /run/slow.h0" >/dev/null
+    out=$($XL network-attach g1 backend=drv bridge=xenbr0 script=/etc/xen/scripts/xt-slow-vif 2>&1)
+    ok $? "slow-hotplug: network-attach with the slow vif script returns" "$out"
+    connected vif "$G9" 0 150
+    ok $? "slow-hotplug: after the killed first online, the vif is Connected with hotplug-status connected" \
+        "state=$(xs "$(be vif "$G9" 0)/state") hs=$(xs "$(be vif "$G9" 0)/hotplug-status")"
+    slow_lines vif 0
+    hl=$(drv "tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep 'xt-slow-vif: .* vif$G9.0'")
+    say "slow-hotplug: the vif script's lines:"; echo "$hl" | sed 's/^/#   /'
+    n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
+    n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
+    n3=$(echo "$hl" | grep -c 'offline of')
+    n4=$(echo "$hl" | grep -c 'online of .*: off the bridge')
+    [ "$n1" = 1 ] && [ "$n2" = 1 ] && [ "$n3" = 1 ] && [ "$n4" = 1 ]
+    ok $? "slow-hotplug: vif: one log line per attempt; offline ran, so the retry found it off the bridge" \
+        "failed=$n1 attempt2=$n2 offline=$n3 off-bridge=$n4"
+    out=$(dcmd "$G9" "for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.40/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
+    ok $r "slow-hotplug: the guest pings the driver domain over the retried vif" "$out"
+    drv "touch /run/xt-slow-vif.hang-offline" >/dev/null
+    t0=$(now)
+    $XL network-detach g1 0 >/dev/null 2>&1; r=$?
+    wait_gone "$(be vif "$G9" 0)" 30 && [ $r = 0 ]
+    ok $? "slow-hotplug: vif detach returns 0 and the backend is gone while its offline hangs ($(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s)" "xl rc=$r"
+    copy=/local/domain/$DRV/libxl/devd-remove/vif-$G9-0
+    for i in $(seq 50); do drv "pgrep -f '[x]t-slow-vif-hang'" >/dev/null && break; sleep 0.2; done
+    drv "devd-ctl kill9; pkill -9 -f '[x]t-slow-vif-hang'; rm -f /run/xt-slow-vif.hang-offline" >/dev/null
+    [ "$(xs "$copy/script")" = /etc/xen/scripts/xt-slow-vif ] && [ "$(xs "$copy/bridge")" = xenbr0 ]
+    ok $? "slow-hotplug: devd and its vif offline killed: the copy of the vif's keys remains" "copy script=$(xs "$copy/script") bridge=$(xs "$copy/bridge")"
+    drv "devd-ctl start" >/dev/null
+    wait_gone "$copy" 30
+    ok $? "slow-hotplug: the restarted devd finished the vif's removal: its copy is gone"
+    out=$(drv "grep -c 'Domain $G9:vif-removal 0: finishing a removal that a previous devd left' /var/log/xen/xldevd.log; tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep -c 'offline of vif$G9.0 .*devd-remove/vif-$G9-0'; ls /sys/class/net/xenbr0/brif" | tr '\n' ' ')
+    set -- $out
+    [ "${1:-}" = 1 ] && [ "${2:-}" = 2 ] && case " $out " in *" vif$G9.0 "*) false;; esac
+    ok $? "slow-hotplug: one line says so; the offline ran from the copy twice (cut short, then finished); vif$G9.0 off the bridge" "lines, offline runs from the copy, bridge ports: $out"
+    wait_gone "$V" 30
+}
+
 # 7b. slow-hotplug: the first block add hangs past libxl's 40 s after
 # binding a loop device (tests/xen/init/slow-block); devd releases it and
 # adds again.  The guest is up before its disk is attached: nothing races
@@ -539,10 +583,10 @@ if want slow-hotplug; then
     if [ "$DEVD" = stock ]; then
         skip "slow-hotplug: a killed block add is retried" "Debian's xl devd never retries"
     else
-        # slow_lines DEVID: devd's lines about that vbd since the mark in
-        # /run/slow.l0, into $log and shown in the TAP.
+        # slow_lines KIND DEVID: devd's lines about that device since the
+        # mark in /run/slow.l0, into $log and shown in the TAP.
         slow_lines() {
-            log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep 'vbd $1:' | grep -v DEBUG")
+            log=$(drv "tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep '$1 $2:' | grep -v DEBUG")
             say "slow-hotplug: devd's lines:"; echo "$log" | sed 's/^/#   /'
         }
         drv "truncate -s 16M /srv/slow.img; rm -f /run/xt-slow-block.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
@@ -553,7 +597,7 @@ if want slow-hotplug; then
         connected vbd "$G9" $XVDB 150
         ok $? "slow-hotplug: after the killed first add, the backend is Connected with hotplug-status connected" \
             "state=$(xs "$(be vbd "$G9" $XVDB)/state") hs=$(xs "$(be vbd "$G9" $XVDB)/hotplug-status")"
-        slow_lines $XVDB
+        slow_lines vbd $XVDB
         n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
         n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
         nl=$(echo "$log" | grep -c 'the killed add left /dev/loop[0-9]* bound to /srv/slow.img: releasing it')
@@ -576,7 +620,7 @@ if want slow-hotplug; then
         connected vbd "$G9" $XVDC 30
         ok $? "slow-hotplug: the add killed after its work: Connected, hotplug-status connected" \
             "state=$(xs "$(be vbd "$G9" $XVDC)/state") hs=$(xs "$(be vbd "$G9" $XVDC)/hotplug-status") $out"
-        slow_lines $XVDC
+        slow_lines vbd $XVDC
         n1=$(echo "$log" | grep -c 'after it wrote physical-device: its work is done, the backend is kept')
         n2=$(echo "$log" | grep -c 'attempt 2 of 3\|releasing\|failed after')
         n=$(drv "losetup -j /srv/slow2.img | wc -l" | head -1)
@@ -612,6 +656,7 @@ if want slow-hotplug; then
         out=$(drv "grep -c 'vbd-removal $XVDB: finishing a removal that a previous devd left' /var/log/xen/xldevd.log" | head -1)
         [ "$out" = 1 ]
         ok $? "slow-hotplug: one log line says so" "lines: $out"
+        slow_vif
     fi
 fi
 
