@@ -101,8 +101,7 @@ shared_guest() {
     for k in vbd vbd3 vif; do
         for d in $(xenstore-list "$DRVBE/$k/$G1" 2>/dev/null); do
             say "guest g1: detaching the $k $d that an earlier scenario left"
-            if [ $k = vif ]; then $XL network-detach g1 "$d"; else $XL block-detach g1 "$d"; fi >/dev/null 2>&1
-            wait_gone "$(be $k "$G1" "$d")" 30
+            detach g1 "$d" $k "$G1" "$d"
         done
     done
 }
@@ -123,11 +122,13 @@ qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not 
 loops_left() {
     drv "for i in \$(seq 40); do n=\$(losetup -a | grep -c '$1'); [ \$n = 0 ] && break; sleep 0.5; done; echo \$n" | head -1
 }
-# detach NAME VDEV KIND DOMID DEVID: block-detach, wait for the backend to
-# go, then for the frontend (dom0 removes it after the backend), so that
-# the same vdev can be attached again at once.
+# detach NAME VDEV KIND DOMID DEVID: block-detach (network-detach for a
+# vif), wait for the backend to go, then for the frontend (dom0 removes it
+# after the backend), so that the same device can be attached again at once.
 detach() {
-    $XL block-detach "$1" "$2" >/dev/null 2>&1
+    local fe=vbd verb=block-detach
+    [ "$3" = vif ] && fe=vif verb=network-detach
+    $XL $verb "$1" "$2" >/dev/null 2>&1
     wait_gone "$(be "$3" "$4" "$5")" 30 || return 1
-    wait_gone "/local/domain/$4/device/vbd/$5" 30
+    wait_gone "/local/domain/$4/device/$fe/$5" 30
 }

@@ -73,10 +73,8 @@ if want vif; then
     out=$(drv "ls /sys/class/net/xenbr0/brif")
     case " $(echo $out) " in *" vif$G1.0 "*) r=0;; *) r=1;; esac
     ok $r "vif: vif$G1.0 is on the bridge" "$out"
-    $XL network-detach g1 0 >/dev/null 2>&1
-    wait_gone "$(be vif "$G1" 0)" 30
+    detach g1 0 vif "$G1" 0
     ok $? "vif: detach removes the backend directory"
-    wait_gone "/local/domain/$G1/device/vif/0" 30
     out=$(drv "ls /sys/class/net/xenbr0/brif")
     case " $(echo $out) " in *" vif$G1.0 "*) r=1;; *) r=0;; esac
     ok $r "vif: vif$G1.0 gone from the bridge" "$out"
@@ -117,9 +115,9 @@ if want vbd3; then
         skip "vbd3: guest disk served by devd's ring server and tapdisk" "Debian's xl devd has no vbd3"
     else
         drv "truncate -s 64M /srv/t1.img" >/dev/null
-        out=$(shared_guest && guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img")
+        shared_guest && out=$(guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img")
         ok $? "vbd3: guest g1 gets a vbd3 disk (backendtype=tap) from drv" "$out"
-        G7=$(domid g1); B3=$(be vbd3 "$G7" $XVDB)
+        B3=$(be vbd3 "$G1" $XVDB)
         wait_key "$B3/state" 4 60
         ok $? "vbd3: backend Connected" "state=$(xs $B3/state) error=$(xs $B3/hotplug-error)"
         [ "$(xs $B3/params)" = "aio:/srv/t1.img" ] && [ "$(xs $B3/max-ring-page-order)" = 3 ] &&
@@ -130,30 +128,30 @@ if want vbd3; then
         n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "vbd3: one tapdisk serves it" "tapdisks: $n"
-        out=$(drv "stat -c '%a %U' /var/run/xen/tapdisk /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock" | head -2)
+        out=$(drv "stat -c '%a %U' /var/run/xen/tapdisk /var/run/xen/tapdisk/vbd3-$G1-$XVDB.sock" | head -2)
         [ "$(echo $out)" = "700 root 600 root" ]
         ok $? "vbd3: its control socket is 0600 in a 0700 directory" "$out"
-        out=$(dcmd "$G7" "cat /sys/block/xvdb/size")
+        out=$(dcmd "$G1" "cat /sys/block/xvdb/size")
         [ "$(echo $out)" = 131072 ]
         ok $? "vbd3: the guest sees a 64 MiB disk" "$out"
         # Data integrity over the whole disk: a random pattern, flushed,
         # read back, checksums equal in the guest and in the driver domain.
         # (in 8 MiB pieces: the guest has little memory for /tmp)
-        out=$(dcmd "$G7" 'rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/xvdb bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdb bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/xvdb bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"' 300); r=$?
+        out=$(dcmd "$G1" 'rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/xvdb bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdb bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/xvdb bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"' 300); r=$?
         ok $r "vbd3: 64 MiB random pattern over the whole disk reads back equal" "$out"
         sum=${out%% *}
         dsum=$(drv "md5sum < /srv/t1.img | cut -d' ' -f1" 120 | head -1)
         [ -n "$sum" ] && [ "$sum" = "$dsum" ]
         ok $? "vbd3: the image in the driver domain has the same checksum" "guest $sum drv $dsum"
-        out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock stats 0")
+        out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G1-$XVDB.sock stats 0")
         fl=$(echo "$out" | sed -n 's/^reqs_flush=//p'); bad=$(echo "$out" | sed -n 's/^bad_requests=//p')
         [ "${fl:-0}" -gt 0 ] && [ "${bad:-1}" = 0 ]
         ok $? "vbd3: flushes reached tapdisk, no request refused" "$(echo $out)"
         if [ "$(xs $B3/feature-discard)" = 1 ]; then
-            out=$(dcmd "$G7" "blkdiscard -o 0 -l 33554432 /dev/xvdb && dd if=/dev/xvdb bs=1M count=32 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c" 120); r=$?
+            out=$(dcmd "$G1" "blkdiscard -o 0 -l 33554432 /dev/xvdb && dd if=/dev/xvdb bs=1M count=32 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c" 120); r=$?
             [ $r = 0 ] && [ "$(echo "$out" | tail -1)" = 0 ]
             ok $? "vbd3: discard of 32 MiB reads back as zeros" "$out"
-            out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G7-$XVDB.sock stats 0 | sed -n 's/^reqs_discard=//p'; du -k /srv/t1.img")
+            out=$(drv "/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$G1-$XVDB.sock stats 0 | sed -n 's/^reqs_discard=//p'; du -k /srv/t1.img")
             set -- $out
             [ "${1:-0}" -gt 0 ] && [ "${2:-65536}" -lt 40000 ]
             ok $? "vbd3: discards punched holes in the image" "discards=${1:-} du_kib=${2:-}"
@@ -164,19 +162,19 @@ if want vbd3; then
         # A devd restart adopts the connected device; I/O keeps working.
         drv "devd-ctl kill9; devd-ctl start" >/dev/null
         sleep 2
-        out=$(guest_rw "$G7" xvdb); r=$?
+        out=$(guest_rw "$G1" xvdb); r=$?
         [ $r = 0 ] && [ "$(xs $B3/state)" = 4 ]
         ok $? "vbd3: after kill -9 and restart of devd, still Connected and I/O works" "$out state=$(xs $B3/state)"
         out=$(drv "grep 'vbd3 $XVDB: adopted' /var/log/xen/xldevd.log | tail -1")
         case "$out" in *"adopted: aio:/srv/t1.img in tapdisk minor 0, connected"*) r=0;; *) r=1;; esac
         ok $r "vbd3: the restarted devd adopted it as connected" "$out"
-        detach g1 xvdb vbd3 "$G7" $XVDB
+        detach g1 xvdb vbd3 "$G1" $XVDB
         ok $? "vbd3: detach removes the backend directory" "state=$(xs $B3/state)"
         for i in $(seq 20); do n=$(drv "pgrep -x tapdisk | wc -l" | head -1); [ "$n" = 0 ] && break; sleep 0.5; done
         [ "$n" = 0 ]
         ok $? "vbd3: its tapdisk stopped after the detach" "tapdisks: $n"
         out=$(drv "ls /var/run/xen/tapdisk/")
-        case "$out" in *"vbd3-$G7-$XVDB.sock"*) r=1;; *) r=0;; esac
+        case "$out" in *"vbd3-$G1-$XVDB.sock"*) r=1;; *) r=0;; esac
         ok $r "vbd3: the released device left no socket file" "$out"
     fi
 fi
@@ -387,8 +385,7 @@ if want shutdown; then
     scenario shutdown
     drv "truncate -s 64M /srv/s1.img" >/dev/null
     shared_guest && guest_attach g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/s1.img"
-    G4=$G1
-    connected vbd "$G4" $XVDB 60
+    connected vbd "$G1" $XVDB 60
     ok $? "shutdown: vbd Connected"
     out=$(drv "devd-ctl term")
     case "$out" in *"rc=0 "*) r=0;; *) r=1;; esac
@@ -399,9 +396,9 @@ if want shutdown; then
     out=$(drv "ls /var/run/xen/xldevd.pid 2>&1")
     case "$out" in *"No such file"*) r=0;; *) r=1;; esac
     ok $r "shutdown: pidfile removed" "$out"
-    [ "$(xs "$(be vbd "$G4" $XVDB)/state")" = 4 ]
+    [ "$(xs "$(be vbd "$G1" $XVDB)/state")" = 4 ]
     ok $? "shutdown: backend left Connected"
-    out=$(guest_rw "$G4" xvdb); r=$?
+    out=$(guest_rw "$G1" xvdb); r=$?
     ok $r "shutdown: guest I/O continues without devd" "$out"
     # Daemon mode: the command returns once the pidfile names the daemon,
     # which holds it locked against a second devd.
@@ -417,7 +414,7 @@ if want shutdown; then
     # A devd without a lock (stock) may have left a second one running.
     drv "pkill -TERM -f '[x]l.* devd'; sleep 1" >/dev/null
     drv "devd-ctl start" >/dev/null
-    detach g1 xvdb vbd "$G4" $XVDB
+    detach g1 xvdb vbd "$G1" $XVDB
     ok $? "shutdown: after a restart, detach works"
     n=$(loops_left s1.img)
     [ "$n" = 0 ]
@@ -429,14 +426,13 @@ if want churn; then
     scenario churn
     drv "truncate -s 16M /srv/c.img" >/dev/null
     shared_guest
-    G5=$G1
     bad=0; rss1=""
     t0=$(now)
     for c in $(seq "$CHURN_CYCLES"); do
         timeout 120 $XL block-attach g1 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1 &&
-            connected vbd "$G5" $XVDD 60 || { bad=$((bad + 1)); say "churn cycle $c: attach failed"; }
+            connected vbd "$G1" $XVDD 60 || { bad=$((bad + 1)); say "churn cycle $c: attach failed"; }
         timeout 120 $XL block-detach g1 xvdd >/dev/null 2>&1
-        wait_gone "$(be vbd "$G5" $XVDD)" 30 || { bad=$((bad + 1)); say "churn cycle $c: detach failed"; }
+        wait_gone "$(be vbd "$G1" $XVDD)" 30 || { bad=$((bad + 1)); say "churn cycle $c: detach failed"; }
         [ "$bad" = 0 ] || break     # one broken cycle says it; do not wait out 50
         [ "$c" = 1 ] && rss1=$(drv "devd-ctl rss" | head -1)
         [ $((c % 10)) = 0 ] && say "churn: $c cycles after $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s"
@@ -456,8 +452,8 @@ if want churn; then
     # its state and online nodes), each handled and freed.  Paced, so that
     # no event queue on the way drops any.
     $XL block-attach g1 "backend=drv,vdev=xvdd,format=raw,target=/srv/c.img" >/dev/null 2>&1
-    connected vbd "$G5" $XVDD 60
-    p=$(be vbd "$G5" $XVDD)
+    connected vbd "$G1" $XVDD 60
+    p=$(be vbd "$G1" $XVDD)
     rssA=$(drv "devd-ctl rss" | head -1)
     args=""; for i in $(seq 50); do args="$args $p/online 1 $p/state 4"; done
     for round in $(seq 40); do xenstore-write $args; sleep 0.5; done
@@ -471,7 +467,7 @@ if want churn; then
     $XL block-detach g1 xvdd >/dev/null 2>&1
     wait_gone "$p" 30
     ok $? "churn: device still detaches after the storm"
-    left=$(xenstore-ls -f "$DRVBE" 2>/dev/null | grep -c "/$G5/"; xenstore-list /local/domain/$DRV/libxl 2>/dev/null | grep -cx "$G5")
+    left=$(xenstore-ls -f "$DRVBE" 2>/dev/null | grep -c "/$G1/"; xenstore-list /local/domain/$DRV/libxl 2>/dev/null | grep -cx "$G1")
     [ "$(echo $left)" = "0 0" ]
     ok $? "churn: no leftover backend or libxl nodes for the guest" "$left"
 fi
@@ -535,15 +531,15 @@ fi
 # tries again.  Then an offline hangs: dom0's detach does not wait for it,
 # and the next devd finishes the removal from its copy of the keys.
 slow_vif() {
-    local V=/local/domain/$G9/device/vif/0 H=/var/log/xen/xen-hotplug.log
+    local V=/local/domain/$G1/device/vif/0 H=/var/log/xen/xen-hotplug.log
     drv "rm -f /run/xt-slow-vif.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0; wc -l < $H > /run/slow.h0" >/dev/null
     out=$($XL network-attach g1 backend=drv bridge=xenbr0 script=/etc/xen/scripts/xt-slow-vif 2>&1)
     ok $? "slow-hotplug: network-attach with the slow vif script returns" "$out"
-    connected vif "$G9" 0 150
+    connected vif "$G1" 0 150
     ok $? "slow-hotplug: after the killed first online, the vif is Connected with hotplug-status connected" \
-        "state=$(xs "$(be vif "$G9" 0)/state") hs=$(xs "$(be vif "$G9" 0)/hotplug-status")"
+        "state=$(xs "$(be vif "$G1" 0)/state") hs=$(xs "$(be vif "$G1" 0)/hotplug-status")"
     slow_lines vif 0
-    hl=$(drv "tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep 'xt-slow-vif: .* vif$G9.0'")
+    hl=$(drv "tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep 'xt-slow-vif: .* vif$G1.0'")
     say "slow-hotplug: the vif script's lines:"; echo "$hl" | sed 's/^/#   /'
     n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
     n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
@@ -552,14 +548,14 @@ slow_vif() {
     [ "$n1" = 1 ] && [ "$n2" = 1 ] && [ "$n3" = 1 ] && [ "$n4" = 1 ]
     ok $? "slow-hotplug: vif: one log line per attempt; offline ran, so the retry found it off the bridge" \
         "failed=$n1 attempt2=$n2 offline=$n3 off-bridge=$n4"
-    out=$(dcmd "$G9" "for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.40/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
+    out=$(dcmd "$G1" "for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.40/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
     ok $r "slow-hotplug: the guest pings the driver domain over the retried vif" "$out"
     drv "touch /run/xt-slow-vif.hang-offline" >/dev/null
     t0=$(now)
     $XL network-detach g1 0 >/dev/null 2>&1; r=$?
-    wait_gone "$(be vif "$G9" 0)" 30 && [ $r = 0 ]
+    wait_gone "$(be vif "$G1" 0)" 30 && [ $r = 0 ]
     ok $? "slow-hotplug: vif detach returns 0 and the backend is gone while its offline hangs ($(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s)" "xl rc=$r"
-    copy=/local/domain/$DRV/libxl/devd-remove/vif-$G9-0
+    copy=/local/domain/$DRV/libxl/devd-remove/vif-$G1-0
     for i in $(seq 50); do drv "pgrep -f '[x]t-slow-vif-hang'" >/dev/null && break; sleep 0.2; done
     drv "devd-ctl kill9; pkill -9 -f '[x]t-slow-vif-hang'; rm -f /run/xt-slow-vif.hang-offline" >/dev/null
     [ "$(xs "$copy/script")" = /etc/xen/scripts/xt-slow-vif ] && [ "$(xs "$copy/bridge")" = xenbr0 ]
@@ -567,10 +563,10 @@ slow_vif() {
     drv "devd-ctl start" >/dev/null
     wait_gone "$copy" 30
     ok $? "slow-hotplug: the restarted devd finished the vif's removal: its copy is gone"
-    out=$(drv "grep -c 'Domain $G9:vif-removal 0: finishing a removal that a previous devd left' /var/log/xen/xldevd.log; tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep -c 'offline of vif$G9.0 .*devd-remove/vif-$G9-0'; ls /sys/class/net/xenbr0/brif" | tr '\n' ' ')
+    out=$(drv "grep -c 'Domain $G1:vif-removal 0: finishing a removal that a previous devd left' /var/log/xen/xldevd.log; tail -n +\$((\$(cat /run/slow.h0) + 1)) $H | grep -c 'offline of vif$G1.0 .*devd-remove/vif-$G1-0'; ls /sys/class/net/xenbr0/brif" | tr '\n' ' ')
     set -- $out
-    [ "${1:-}" = 1 ] && [ "${2:-}" = 2 ] && case " $out " in *" vif$G9.0 "*) false;; esac
-    ok $? "slow-hotplug: one line says so; the offline ran from the copy twice (cut short, then finished); vif$G9.0 off the bridge" "lines, offline runs from the copy, bridge ports: $out"
+    [ "${1:-}" = 1 ] && [ "${2:-}" = 2 ] && case " $out " in *" vif$G1.0 "*) false;; esac
+    ok $? "slow-hotplug: one line says so; the offline ran from the copy twice (cut short, then finished); vif$G1.0 off the bridge" "lines, offline runs from the copy, bridge ports: $out"
     wait_gone "$V" 30
 }
 
@@ -591,12 +587,11 @@ if want slow-hotplug; then
         }
         drv "truncate -s 16M /srv/slow.img; rm -f /run/xt-slow-block.once; wc -l < /var/log/xen/xldevd.log > /run/slow.l0" >/dev/null
         shared_guest
-        G9=$G1
         out=$($XL block-attach g1 "backend=drv,vdev=xvdb,format=raw,script=/etc/xen/scripts/xt-slow-block,target=/srv/slow.img" 2>&1)
         ok $? "slow-hotplug: block-attach with the slow script returns" "$out"
-        connected vbd "$G9" $XVDB 150
+        connected vbd "$G1" $XVDB 150
         ok $? "slow-hotplug: after the killed first add, the backend is Connected with hotplug-status connected" \
-            "state=$(xs "$(be vbd "$G9" $XVDB)/state") hs=$(xs "$(be vbd "$G9" $XVDB)/hotplug-status")"
+            "state=$(xs "$(be vbd "$G1" $XVDB)/state") hs=$(xs "$(be vbd "$G1" $XVDB)/hotplug-status")"
         slow_lines vbd $XVDB
         n1=$(echo "$log" | grep -c 'hotplug add attempt 1 of 3 failed')
         n2=$(echo "$log" | grep -c 'bringing the backend up, attempt 2 of 3')
@@ -606,7 +601,7 @@ if want slow-hotplug; then
         n=$(drv "losetup -j /srv/slow.img | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "slow-hotplug: one loop device on the image while attached (the killed add's was released)" "loop devices: $n"
-        out=$(guest_rw "$G9" xvdb); r=$?
+        out=$(guest_rw "$G1" xvdb); r=$?
         ok $r "slow-hotplug: guest I/O on the retried disk" "$out"
         # An add killed after it wrote physical-device had done its work:
         # kept as it is (hotplug-status written for it), neither undone
@@ -617,18 +612,18 @@ if want slow-hotplug; then
         # (The real script writes hotplug-status before the wrapper takes
         # it away again: wait for devd's word, not for that key.)
         out=$(drv "for i in \$(seq 150); do tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep -q 'vbd $XVDC: hotplug add failed' && break; sleep 1; done" 200)
-        connected vbd "$G9" $XVDC 30
+        connected vbd "$G1" $XVDC 30
         ok $? "slow-hotplug: the add killed after its work: Connected, hotplug-status connected" \
-            "state=$(xs "$(be vbd "$G9" $XVDC)/state") hs=$(xs "$(be vbd "$G9" $XVDC)/hotplug-status") $out"
+            "state=$(xs "$(be vbd "$G1" $XVDC)/state") hs=$(xs "$(be vbd "$G1" $XVDC)/hotplug-status") $out"
         slow_lines vbd $XVDC
         n1=$(echo "$log" | grep -c 'after it wrote physical-device: its work is done, the backend is kept')
         n2=$(echo "$log" | grep -c 'attempt 2 of 3\|releasing\|failed after')
         n=$(drv "losetup -j /srv/slow2.img | wc -l" | head -1)
         [ "$n1" = 1 ] && [ "$n2" = 0 ] && [ "$n" = 1 ]
         ok $? "slow-hotplug: one line says it is kept; not undone, not retried; one loop device" "kept=$n1 undone/retried=$n2 loop devices: $n"
-        out=$(guest_rw "$G9" xvdc); r=$?
+        out=$(guest_rw "$G1" xvdc); r=$?
         ok $r "slow-hotplug: guest I/O on the kept disk" "$out"
-        detach g1 xvdc vbd "$G9" $XVDC
+        detach g1 xvdc vbd "$G1" $XVDC
         ok $? "slow-hotplug: the kept disk detaches"
         n=$(loops_left /srv/slow2.img)
         [ "$n" = 0 ]
@@ -639,9 +634,9 @@ if want slow-hotplug; then
         drv "touch /run/xt-slow-block.hang-remove" >/dev/null
         t0=$(now)
         $XL block-detach g1 xvdb >/dev/null 2>&1; r=$?
-        wait_gone "$(be vbd "$G9" $XVDB)" 30 && [ $r = 0 ]
+        wait_gone "$(be vbd "$G1" $XVDB)" 30 && [ $r = 0 ]
         ok $? "slow-hotplug: detach returns 0 and the backend is gone while its remove script hangs ($(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", b - a}') s)" "xl rc=$r"
-        copy=/local/domain/$DRV/libxl/devd-remove/vbd-$G9-$XVDB
+        copy=/local/domain/$DRV/libxl/devd-remove/vbd-$G1-$XVDB
         for i in $(seq 50); do drv "pgrep -f '[x]t-slow-block-hang'" >/dev/null && break; sleep 0.2; done
         drv "devd-ctl kill9; pkill -9 -f '[x]t-slow-block-hang'; rm -f /run/xt-slow-block.hang-remove" >/dev/null
         n=$(drv "losetup -j /srv/slow.img | wc -l" | head -1)
@@ -665,30 +660,27 @@ fi
 if want rebind; then
     scenario rebind
     shared_guest && guest_attach g1 -- "backend=drv,bridge=xenbr0"
-    G10=$G1
-    connected vif "$G10" 0 60
+    connected vif "$G1" 0 60
     ok $? "rebind: vif Connected"
-    drv "echo vif-$G10-0 > /sys/bus/xen-backend/drivers/vif/unbind" >/dev/null
+    drv "echo vif-$G1-0 > /sys/bus/xen-backend/drivers/vif/unbind" >/dev/null
     out=$(drv "ls /sys/class/net/xenbr0/brif")
-    case " $(echo $out) " in *" vif$G10.0 "*) r=1;; *) r=0;; esac
-    ok $r "rebind: unbinding netback took vif$G10.0 away" "$out"
-    drv "echo vif-$G10-0 > /sys/bus/xen-backend/drivers/vif/bind" >/dev/null
-    connected vif "$G10" 0 60
+    case " $(echo $out) " in *" vif$G1.0 "*) r=1;; *) r=0;; esac
+    ok $r "rebind: unbinding netback took vif$G1.0 away" "$out"
+    drv "echo vif-$G1-0 > /sys/bus/xen-backend/drivers/vif/bind" >/dev/null
+    connected vif "$G1" 0 60
     ok $? "rebind: after the rebind, hotplug-status connected again" \
-        "state=$(xs "$(be vif "$G10" 0)/state") hs=$(xs "$(be vif "$G10" 0)/hotplug-status")"
-    out=$(drv "for i in \$(seq 50); do [ -e /sys/class/net/xenbr0/brif/vif$G10.0 ] && break; sleep 0.2; done; ls /sys/class/net/xenbr0/brif")
-    case " $(echo $out) " in *" vif$G10.0 "*) r=0;; *) r=1;; esac
-    ok $r "rebind: vif$G10.0 is on the bridge again" "$out"
-    out=$(drv "grep 'vif 0: backend back in InitWait' /var/log/xen/xldevd.log | grep -c 'Domain $G10:'" | head -1)
+        "state=$(xs "$(be vif "$G1" 0)/state") hs=$(xs "$(be vif "$G1" 0)/hotplug-status")"
+    out=$(drv "for i in \$(seq 50); do [ -e /sys/class/net/xenbr0/brif/vif$G1.0 ] && break; sleep 0.2; done; ls /sys/class/net/xenbr0/brif")
+    case " $(echo $out) " in *" vif$G1.0 "*) r=0;; *) r=1;; esac
+    ok $r "rebind: vif$G1.0 is on the bridge again" "$out"
+    out=$(drv "grep 'vif 0: backend back in InitWait' /var/log/xen/xldevd.log | grep -c 'Domain $G1:'" | head -1)
     [ "${out:-0}" -ge 1 ]
     ok $? "rebind: devd logged the re-add" "lines: $out"
     # The guest's netfront starts over too, and traffic flows.
-    out=$(dcmd "$G10" "echo vif-0 > /sys/bus/xen/drivers/vif/unbind; echo vif-0 > /sys/bus/xen/drivers/vif/bind; for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.30/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
+    out=$(dcmd "$G1" "echo vif-0 > /sys/bus/xen/drivers/vif/unbind; echo vif-0 > /sys/bus/xen/drivers/vif/bind; for i in \$(seq 50); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.2; done; ip addr add 10.99.0.30/24 dev eth0 && ip link set eth0 up && busybox ping -c 3 -W 3 10.99.0.1" 90); r=$?
     ok $r "rebind: the guest pings the driver domain over the rebound vif" "$out"
-    $XL network-detach g1 0 >/dev/null 2>&1
-    wait_gone "$(be vif "$G10" 0)" 30
+    detach g1 0 vif "$G1" 0
     ok $? "rebind: detach removes the backend"
-    wait_gone "/local/domain/$G10/device/vif/0" 30
 fi
 
 # 8. api: the asynchronous libxl API caller serves a device, then aborts
@@ -702,17 +694,16 @@ if want api; then
         drv "rm -f /run/api.stop; (/opt/xl-devd/libexec/xl-devd/devd-api-example -t 600 -s /run/api.stop > /run/api.out 2>&1; echo \$? > /run/api.rc) >/dev/null 2>&1 &" >/dev/null
         sleep 2
         shared_guest && guest_attach g1 "backend=drv,vdev=xvdb,format=raw,target=/srv/a.img"
-        G6=$G1
-        connected vbd "$G6" $XVDB 60
+        connected vbd "$G1" $XVDB 60
         ok $? "api: the async caller brought a vbd to Connected"
-        out=$(guest_rw "$G6" xvdb); r=$?
+        out=$(guest_rw "$G1" xvdb); r=$?
         ok $r "api: guest I/O on that vbd" "$out"
         out=$(drv "touch /run/api.stop; for i in \$(seq 100); do [ -f /run/api.rc ] && break; sleep 0.1; done; cat /run/api.rc; grep '^api:' /run/api.out")
         case "$out" in 0*"api: completed rc=-"*) r=0;; *) r=1;; esac
         ok $r "api: libxl_ao_abort completes the handler with ERROR_ABORTED" "$out"
         drv "devd-ctl start" >/dev/null
         $XL destroy g1 2>/dev/null     # the shared guest's last scenario
-        wait_gone "$(be vbd "$G6" $XVDB)" 30
+        wait_gone "$(be vbd "$G1" $XVDB)" 30
         ok $? "api: after the abort, a new devd removes the vbd of the destroyed guest"
     fi
 fi
