@@ -29,9 +29,14 @@ check "libxenlight holds our objects (devd_parse, devd_policy, devd_table)" \
     sh -c "nm '$lib' | grep -q libxl__devd_parse_path && nm '$lib' | grep -q libxl__devd_classify && nm '$lib' | grep -q libxl__devd_table_format"
 check "upstream devd code is gone from libxenlight" \
     sh -c "! nm '$lib' | grep -q backend_watch_callback"
-for p in $(cat "$top_srcdir/libxl-patches/series"); do
-    check "patch $p applies cleanly to the pristine source" \
-        patch -p1 --dry-run --fuzz=0 -s -d "$XEN_SOURCE" -i "$top_srcdir/libxl-patches/$p"
+# The series applies in order, with fuzz 0, to a copy of the files it touches.
+series=$top_srcdir/libxl-patches/$XEN_MAJMIN
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd "$XEN_SOURCE" && cp -a --parents tools/libs/light tools/xl tools/include "$tmp/")
+for p in $(cat "$series/series"); do
+    check "patch $p applies in order with fuzz 0 to the pristine source" \
+        patch -p1 --fuzz=0 -s -d "$tmp" -i "$series/$p"
 done
 check "pristine source is untouched (upstream devd still there)" \
     grep -q backend_watch_callback "$XEN_SOURCE/tools/libs/light/libxl_device.c"
