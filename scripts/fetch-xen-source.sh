@@ -17,9 +17,24 @@ done
 
 command -v dpkg-source >/dev/null || { log "dpkg-source missing (Debian package: dpkg-dev)"; exit 1; }
 
-versions() { apt-cache showsrc xen 2>/dev/null | sed -n 's/^Version: //p' | grep "^$majmin\." ; }
+# The Debian release whose archive carries Xen MAJ.MIN.
+case $majmin in
+    4.17) suite=bookworm ;;
+    4.20) suite=trixie ;;
+    *) suite="" ;;
+esac
+# apt-cache/apt-get: the host's own, or a private one for another release.
+APT_CACHE=apt-cache APT_GET=apt-get
+versions() { $APT_CACHE showsrc xen 2>/dev/null | sed -n 's/^Version: //p' | grep "^$majmin\." ; }
 
-if [ -z "$(versions)" ]; then
+host_suite=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}")
+if [ -n "$suite" ] && [ "$suite" != "$host_suite" ]; then
+    log "Xen $majmin is Debian $suite's: using a private apt state for $suite"
+    here=$(cd "$(dirname "$0")" && pwd)
+    mkdir -p "$dest"
+    APT_CACHE="$here/apt-suite.sh $(cd "$dest" && pwd)/.apt-$suite $suite apt-cache"
+    APT_GET="$here/apt-suite.sh $(cd "$dest" && pwd)/.apt-$suite $suite apt-get"
+elif [ -z "$(versions)" ]; then
     if [ "$(id -u)" != 0 ]; then
         log "no deb-src entry for xen; enable deb-src in apt's sources, run apt-get update, or pass --with-xen-source"
         exit 1
@@ -58,7 +73,7 @@ mkdir -p "$dest"
 for v in $sorted; do
     tmp=$(mktemp -d "$dest/.fetch.XXXXXX")
     log "trying xen=$v"
-    if (cd "$tmp" && apt-get source -q "xen=$v" >&2 2>"$tmp/.err"); then
+    if (cd "$tmp" && $APT_GET source -q "xen=$v" >&2 2>"$tmp/.err"); then
         tree=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d -name 'xen-*' | head -n1)
         if [ -n "$tree" ] && [ -f "$tree/xen/Makefile" ]; then
             final="$dest/$(basename "$tree")"
