@@ -4,37 +4,56 @@
 # and rootfs.ext4 = rootfs + this project's install tree (STAGE) + the bed's
 # scripts.  The base is rebuilt when this script changes, the overlay
 # whenever its inputs change.
-#   mkimage.sh CACHE STAGE SRCDIR
+#   XEN=4.17|4.20 mkimage.sh CACHE STAGE SRCDIR
+# Xen 4.17 images are Debian 12's, Xen 4.20 images Debian 13's (fetched
+# through a private apt state on a Debian 12 host: scripts/apt-suite.sh).
 set -euo pipefail
 CACHE=$1 STAGE=$2 SRC=$3
+XEN=${XEN:-4.17}
+case $XEN in
+    4.17) REL=bookworm ;;
+    4.20) REL=trixie ;;
+    *) echo "mkimage: no Debian release for Xen $XEN" >&2; exit 1 ;;
+esac
 BED=$SRC/tests/xen
-PKGS=xen-utils-4.17,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1
+PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1
 mkdir -p "$CACHE"
 cd "$CACHE"
 log() { echo "mkimage: $*" >&2; }
+# apt-get/apt-cache of the image's release: the host's own, or a private one.
+host_rel=$(. /etc/os-release; echo "${VERSION_CODENAME:-}")
+apt_rel() {
+    if [ "$REL" = "$host_rel" ]; then "$@"
+    else "$SRC/scripts/apt-suite.sh" "$CACHE/apt-$REL" "$REL" "$@"; fi
+}
 
-base_key=$(sha256sum "$0" | cut -c1-16)
+base_key=$( (sha256sum "$0"; echo "$XEN") | sha256sum | cut -c1-16)
 if [ "$(cat base.stamp 2>/dev/null)" != "$base_key" ]; then
     log "building the base image (Debian packages; about 2 minutes)"
     rm -rf debs boot rootfs initrd-root base.stamp
     # The kernel ABI that linux-image-amd64 points at today.
-    K=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -1)
+    K=$(apt_rel apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -1)
     [ -n "$K" ] || { log "cannot resolve linux-image-amd64"; exit 1; }
     MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
     [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list)
     mkdir -p debs boot
-    (cd debs && apt-get download xen-hypervisor-4.17-amd64 "linux-image-$K" >&2)
-    dpkg -x debs/xen-hypervisor-4.17-amd64_*.deb debs/x
+    (cd debs && apt_rel apt-get download "xen-hypervisor-$XEN-amd64" "linux-image-$K" >&2)
+    dpkg -x debs/xen-hypervisor-$XEN-amd64_*.deb debs/x
     dpkg -x "debs/linux-image-${K}_"*.deb debs/k
-    gunzip -c debs/x/boot/xen-4.17-amd64.gz > boot/xen   # multiboot ELF for qemu -kernel
+    gunzip -c debs/x/boot/xen-$XEN-amd64.gz > boot/xen   # multiboot ELF for qemu -kernel
     # An uncompressed vmlinux builds PV domains much faster under TCG.
-    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "debs/k/boot/vmlinuz-$K" | head -1 | cut -d: -f1)
-    tail -c +$((off + 1)) "debs/k/boot/vmlinuz-$K" | xz -dc 2>/dev/null > boot/vmlinux || true
+    # (Debian 12 compresses it with xz, Debian 13 with zstd.)
+    for z in '\xfd7zXZ\x00:xz' '\x28\xb5\x2f\xfd:zstd'; do
+        off=$(LC_ALL=C grep -aobP "${z%:*}" "debs/k/boot/vmlinuz-$K" | head -1 | cut -d: -f1) || true
+        [ -n "$off" ] || continue
+        tail -c +$((off + 1)) "debs/k/boot/vmlinuz-$K" | ${z#*:} -dc 2>/dev/null > boot/vmlinux || true
+        [ -s boot/vmlinux ] && break
+    done
     [ -s boot/vmlinux ] || { log "cannot unpack the kernel"; exit 1; }
-    debootstrap --variant=minbase --include=$PKGS bookworm rootfs "$MIRROR" >&2
+    debootstrap --variant=minbase --include=$PKGS $REL rootfs "$MIRROR" >&2
     # Copy modules (dpkg -x into a usrmerged root would replace /lib).
     mkdir -p rootfs/usr/lib/modules
-    cp -a "debs/k/lib/modules/$K" rootfs/usr/lib/modules/
+    cp -a "$(ls -d debs/k/lib/modules/$K debs/k/usr/lib/modules/$K 2>/dev/null | head -1)" rootfs/usr/lib/modules/
     M=rootfs/usr/lib/modules/$K/kernel
     rm -rf $M/drivers/gpu $M/sound $M/drivers/media $M/drivers/net/wireless \
         $M/drivers/infiniband $M/drivers/staging $M/net/wireless $M/net/mac80211 \
@@ -48,12 +67,17 @@ if [ "$(cat base.stamp 2>/dev/null)" != "$base_key" ]; then
     cp /bin/busybox initrd-root/bin/
     for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
              virtio_blk xen-blkfront crc16 mbcache jbd2 ext4 crc32c_generic; do
-        f=$(grep -oE "^[^:]*/$m\.ko[^:]*" "rootfs/lib/modules/$K/modules.dep" | head -1)
-        [ -n "$f" ] || continue
+        f=$(grep -oE "^[^:]*/$m\.ko[^:]*" "rootfs/lib/modules/$K/modules.dep" | head -1) || true
+        [ -n "$f" ] || continue     # built in (Debian 13's kernel has most)
         mkdir -p "initrd-root/lib/modules/$K/$(dirname "$f")"
-        cp "rootfs/lib/modules/$K/$f" "initrd-root/lib/modules/$K/$f"
+        # busybox's modprobe takes plain .ko: Debian 13's are xz-compressed.
+        case $f in
+            *.xz) xz -dc "rootfs/lib/modules/$K/$f" > "initrd-root/lib/modules/$K/${f%.xz}" ;;
+            *) cp "rootfs/lib/modules/$K/$f" "initrd-root/lib/modules/$K/$f" ;;
+        esac
     done
     cp rootfs/lib/modules/$K/modules.{dep,alias,builtin} "initrd-root/lib/modules/$K/"
+    sed -i 's/\.ko\.xz/.ko/g' "initrd-root/lib/modules/$K/modules.dep"
     rm -rf debs
     echo "$base_key" > base.stamp
 fi

@@ -1,15 +1,32 @@
 #!/bin/bash
-# make check-xen: boot Xen 4.17 + dom0 under QEMU (TCG) once, start a PV
+# make check-xen: boot Xen + dom0 under QEMU (TCG) once, start a PV
 # driver domain running the devd under test, run every scenario, collect the
 # logs.  DEVD=ours (default) or stock (Debian's xl devd, for comparison).
+# XEN=4.17 (default: Debian 12's hypervisor, dom0, driver domain and guest)
+# or XEN=4.20 (Debian 13's).  DOM0=stock runs dom0's toolstack from
+# Debian's xen-utils (the default on 4.20, where upstream has vbd3);
+# DOM0=ours runs this project's xl in dom0 too (the default on 4.17, whose
+# stock xl cannot create vbd3 backends).  The driver domain runs ours.
 #   run.sh BUILDDIR SRCDIR
 set -uo pipefail
 B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
 DEVD=${DEVD:-ours}
+XEN=${XEN:-4.17}
+case $XEN in
+    4.17) DOM0=${DOM0:-ours} ;;
+    4.20) DOM0=${DOM0:-stock} ;;
+    *) echo "Bail out! XEN=$XEN: the bed boots Xen 4.17 or 4.20"; exit 1 ;;
+esac
 X=$B/tests/xen
-ART=$X/artifacts-${ART_NAME:-$DEVD}
-CACHE=$X/cache
+sfx=""; [ "$XEN" = 4.17 ] || sfx=-$XEN
+ART=$X/artifacts-${ART_NAME:-$DEVD}$sfx
+CACHE=$X/cache$sfx
 STAGE=$X/stage
+case $DOM0 in
+    ours) DOM0_XL=/opt/xl-devd/sbin/xl ;;
+    stock) DOM0_XL=/usr/sbin/xl ;;
+    *) echo "Bail out! DOM0=$DOM0: ours or stock"; exit 1 ;;
+esac
 
 if ! command -v qemu-system-x86_64 >/dev/null; then
     echo "SKIP: qemu-system-x86_64 is not installed (Debian package qemu-system-x86); the real-Xen bed cannot run"
@@ -25,12 +42,12 @@ if [ -x "$B/tests/bench/xs-lat" ]; then
     install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
     install -D -m 755 "$B/tests/bench/xscount.so" "$STAGE/usr/local/lib/xl-devd-bench/xscount.so"
 fi
-"$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! image build failed"; exit 1; }
+XEN=$XEN "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! image build failed"; exit 1; }
 
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api}" /etc/xen/bed/suite.sh
+$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
@@ -41,7 +58,7 @@ chmod +x "$ART/share/cmd"
 
 XENCMD="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M dom0_max_vcpus=2 loglvl=all guest_loglvl=all"
 LXCMD="console=hvc0 earlyprintk=xen root=/dev/vda rw init=/sbin/xt-init quiet"
-echo "# booting Xen + dom0 under qemu (TCG); serial log: $ART/serial.log"
+echo "# booting Xen $XEN + dom0 (Debian's, its toolstack $DOM0) under qemu (TCG); serial log: $ART/serial.log"
 start=$(date +%s)
 timeout "${BED_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
     -display none -serial stdio -monitor none -no-reboot \
