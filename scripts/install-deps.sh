@@ -5,7 +5,8 @@ PKGS="build-essential autoconf automake pkg-config patch quilt patchelf dpkg-dev
  acpica-tools python3 python3-dev uuid-dev libyajl-dev zlib1g-dev libncurses-dev
  xz-utils zstd libxen-dev libcmocka-dev liburing-dev
  qemu-system-x86 debootstrap busybox-static cpio e2fsprogs
- perl man-db systemd logrotate clang libclang-rt-14-dev"
+ perl man-db systemd logrotate clang libclang-rt-14-dev
+ file lintian"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -35,7 +35,7 @@ PY
 check "the guide's configs are the bed's configs" guide_configs
 
 check "man -l renders the man page" \
-    sh -c "man -l '$top_builddir/docs/man/xl-devd.1' 2>&1 | grep -q 'xl devd - serve the backends'"
+    sh -c "man -l '$top_builddir/docs/man/xl-devd.1' 2>&1 | grep -q 'xl-devd - serve the backends'"
 
 unit_ok() {
     d=$(mktemp -d)
