@@ -16,7 +16,7 @@ case $XEN in
     *) echo "mkimage: no Debian release for Xen $XEN" >&2; exit 1 ;;
 esac
 BED=$SRC/tests/xen
-PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1
+PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1,init-system-helpers
 mkdir -p "$CACHE"
 cd "$CACHE"
 log() { echo "mkimage: $*" >&2; }
@@ -51,6 +51,12 @@ if [ "$(cat base.stamp 2>/dev/null)" != "$base_key" ]; then
     done
     [ -s boot/vmlinux ] || { log "cannot unpack the kernel"; exit 1; }
     debootstrap --variant=minbase --include=$PKGS $REL rootfs "$MIRROR" >&2
+    # What the package scenario reads our files with (systemctl, man,
+    # logrotate; systemd is not the image's init); installed after the base
+    # (in Debian 13, logrotate's cron-daemon-common needs a configured
+    # systemd, which debootstrap's first pass does not give it).
+    chroot rootfs apt-get update -q >&2
+    chroot rootfs apt-get install -y -q --no-install-recommends systemd man-db logrotate >&2
     # Copy modules (dpkg -x into a usrmerged root would replace /lib).
     mkdir -p rootfs/usr/lib/modules
     cp -a "$(ls -d debs/k/lib/modules/$K debs/k/usr/lib/modules/$K 2>/dev/null | head -1)" rootfs/usr/lib/modules/
@@ -93,8 +99,17 @@ done
 mkdir -p rootfs/etc/xen/bed
 cp "$BED/cfg/drv.cfg" "$BED/cfg/guest.cfg" "$BED/suite/lib.sh" "$BED/suite/bench-devd.sh" rootfs/etc/xen/bed/
 install -m 755 "$BED/suite/suite.sh" rootfs/etc/xen/bed/suite.sh
-rm -rf rootfs/opt/xl-devd
-cp -a "$STAGE/." rootfs/
+# Our devd from its package (the one in STAGE), in place of the last run's;
+# make bench's probes (STAGE/usr/local) beside it.  No service starts in
+# the chroot (policy-rc.d), as in any image build.
+printf '#!/bin/sh\nexit 101\n' > rootfs/usr/sbin/policy-rc.d; chmod 755 rootfs/usr/sbin/policy-rc.d
+chroot rootfs dpkg --purge xl-devd >/dev/null 2>&1 || true
+rm -rf rootfs/opt/xl-devd rootfs/tmp/*.deb
+[ -d "$STAGE/usr" ] && cp -a "$STAGE/usr/." rootfs/usr/
+cp "$STAGE"/xl-devd_*.deb rootfs/tmp/
+chroot rootfs apt-get install -y -q /tmp/"$(basename "$STAGE"/xl-devd_*.deb)" >&2 ||
+    { log "installing the xl-devd package failed"; exit 1; }
+rm -f rootfs/usr/sbin/policy-rc.d rootfs/tmp/*.deb
 cp boot/vmlinux boot/initrd.img rootfs/boot/
 rm -f rootfs.ext4.tmp
 truncate -s 1536M rootfs.ext4.tmp

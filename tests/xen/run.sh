@@ -3,18 +3,19 @@
 # driver domain running the devd under test, run every scenario, collect the
 # logs.  DEVD=ours (default) or stock (Debian's xl devd, for comparison).
 # XEN=4.17 (default: Debian 12's hypervisor, dom0, driver domain and guest)
-# or XEN=4.20 (Debian 13's).  DOM0=stock runs dom0's toolstack from
-# Debian's xen-utils (the default on 4.20, where upstream has vbd3);
-# DOM0=ours runs this project's xl in dom0 too (the default on 4.17, whose
-# stock xl cannot create vbd3 backends).  The driver domain runs ours.
+# or XEN=4.20 (Debian 13's).  DOM0=stock (default) runs dom0's toolstack
+# from Debian's xen-utils, as a real deployment does; on 4.17, whose stock
+# libxl has no vbd3, the vbd3 scenarios use this project's xl in dom0 and
+# say so.  DOM0=ours runs this project's xl in dom0 throughout.  The
+# driver domain runs ours (DEVD=stock: Debian's xl devd, for comparison).
 #   run.sh BUILDDIR SRCDIR
 set -uo pipefail
 B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
 DEVD=${DEVD:-ours}
 XEN=${XEN:-4.17}
 case $XEN in
-    4.17) DOM0=${DOM0:-ours} ;;
-    4.20) DOM0=${DOM0:-stock} ;;
+    4.17) DOM0=${DOM0:-stock} REL=bookworm ;;
+    4.20) DOM0=${DOM0:-stock} REL=trixie ;;
     *) echo "Bail out! XEN=$XEN: the bed boots Xen 4.17 or 4.20"; exit 1 ;;
 esac
 X=$B/tests/xen
@@ -33,10 +34,12 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     exit 77
 fi
 
-echo "# staging the build into $STAGE"
-rm -rf "$STAGE"
-make -s -C "$B" install prefix=/opt/xl-devd DESTDIR="$STAGE" >"$X.install.log" 2>&1 ||
-    { echo "Bail out! make install failed"; tail -20 "$X.install.log"; exit 1; }
+# The driver domain gets our devd from its Debian package (make deb's), so
+# that the package itself is what the bed tests.
+echo "# building the xl-devd package for $REL into $STAGE"
+rm -rf "$STAGE"; mkdir -p "$STAGE"
+"$S/scripts/mkdeb.sh" "$B" "$S" "$(sed -n 's/^VERSION = //p' "$B/Makefile")" "$REL" "$STAGE" \
+    >"$X.install.log" 2>&1 || { echo "Bail out! the package build failed"; tail -20 "$X.install.log"; exit 1; }
 # make bench's probes (built, never installed) go into the image too.
 if [ -x "$B/tests/bench/xs-lat" ]; then
     install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
@@ -47,7 +50,7 @@ XEN=$XEN "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! i
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api}" /etc/xen/bed/suite.sh
+$(env | grep -E '^BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)=[0-9]+$|^BENCH_KINDS=[a-z0-9 ]+$' | sed 's/^\(BENCH_KINDS=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
@@ -83,7 +86,7 @@ rc=$(cat "$ART/share/rc" 2>/dev/null || echo 1)
 
 # Which scenarios failed (the first word of each test's name).
 echo "# scenario summary ($DEVD devd):"
-for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api bench bench-devd sanitizers; do
+for s in setup demo vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package bench bench-devd sanitizers; do
     p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
     [ $((p + f)) = 0 ] && continue
     [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"

@@ -5,8 +5,15 @@
 set -u
 . /etc/xen/bed/lib.sh
 DEVD=${DEVD:-ours}
+XEN=${XEN:-4.17} DOM0=${DOM0:-ours}   # the Xen booted, and whose xl dom0 runs
+# Xen 4.17's stock libxl has no vbd3 kind: the scenarios that create vbd3
+# disks run this project's xl in dom0 there, and say so.
+XL_DOM0=$XL XL_VBD3=$XL VBD3_DOM0=""
+if [ "$XEN" = 4.17 ] && [ "$DOM0" = stock ]; then
+    XL_VBD3=/opt/xl-devd/sbin/xl VBD3_DOM0=" (dom0: this project's xl; 4.17's stock xl has no vbd3)"
+fi
 CHURN_CYCLES=${CHURN_CYCLES:-10}
-SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api"}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
 XVDB=51728 XVDC=51744 XVDD=51760
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
@@ -111,12 +118,13 @@ fi
 # 3b. vbd3: the in-process ring server and tapdisk
 if want vbd3; then
     scenario vbd3
+    XL=$XL_VBD3
     if [ "$DEVD" = stock ]; then
         skip "vbd3: guest disk served by devd's ring server and tapdisk" "Debian's xl devd has no vbd3"
     else
         drv "truncate -s 64M /srv/t1.img" >/dev/null
         shared_guest && out=$(guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t1.img")
-        ok $? "vbd3: guest g1 gets a vbd3 disk (backendtype=tap) from drv" "$out"
+        ok $? "vbd3: guest g1 gets a vbd3 disk (backendtype=tap) from drv$VBD3_DOM0" "$out"
         B3=$(be vbd3 "$G1" $XVDB)
         wait_key "$B3/state" 4 60
         ok $? "vbd3: backend Connected" "state=$(xs $B3/state) error=$(xs $B3/hotplug-error)"
@@ -125,6 +133,12 @@ if want vbd3; then
             [ "$(xs $B3/feature-flush-cache)" = 1 ] && [ -n "$(xs $B3/xl-devd-generation)" ]
         ok $? "vbd3: params aio:, max-ring-page-order 3, geometry and features published" \
             "params=$(xs $B3/params) order=$(xs $B3/max-ring-page-order) sectors=$(xs $B3/sectors) flush=$(xs $B3/feature-flush-cache)"
+        # dom0's libxl (stock 4.19+, or ours on 4.17) writes script=block-tap,
+        # as upstream does; our devd serves the ring itself, never runs it.
+        out=$(drv "cat /var/log/xen/xen-hotplug.log /var/log/xen/xldevd.log 2>/dev/null | grep -c 'b[l]ock-tap'; pgrep -f 'b[l]ock-tap' | wc -l" | tr '\n' ' ')
+        [ "$(xs $B3/script)" = /etc/xen/scripts/block-tap ] && [ "$out" = "0 0 " ]
+        ok $? "vbd3: dom0 ($DOM0 xl, Xen $XEN) wrote script=block-tap, and devd never ran it" \
+            "script=$(xs $B3/script); block-tap in the hotplug and devd logs, block-tap processes: $out"
         n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "vbd3: one tapdisk serves it" "tapdisks: $n"
@@ -177,18 +191,20 @@ if want vbd3; then
         case "$out" in *"vbd3-$G1-$XVDB.sock"*) r=1;; *) r=0;; esac
         ok $r "vbd3: the released device left no socket file" "$out"
     fi
+    XL=$XL_DOM0
 fi
 
 # 3c. vbd3-hostile: a guest writes malformed frontend keys
 if want vbd3-hostile; then
     scenario vbd3-hostile
+    XL=$XL_VBD3
     if [ "$DEVD" = stock ]; then
         skip "vbd3-hostile: malformed frontends" "Debian's xl devd has no vbd3"
     else
         drv "truncate -s 16M /srv/h0.img /srv/h1.img" >/dev/null
         guest_up g8 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/h0.img" \
                     "backend=drv,vdev=xvdd,format=raw,target=/srv/h1.img"
-        ok $? "vbd3-hostile: guest g8 up with a vbd3 and a vbd disk"
+        ok $? "vbd3-hostile: guest g8 up with a vbd3 and a vbd disk$VBD3_DOM0"
         G8=$(domid g8)
         wait_key "$(be vbd3 "$G8" $XVDB)/state" 4 60 && connected vbd "$G8" $XVDD 60
         ok $? "vbd3-hostile: both good disks Connected"
@@ -300,6 +316,7 @@ if want vbd3-hostile; then
         wait_gone "$(be vbd3 "$G8" $XVDB)" 30
         ok $? "vbd3-hostile: guest destroyed, devd removed its vbd3 backend"
     fi
+    XL=$XL_DOM0
 fi
 
 # bench (make bench only): fio in one guest against a vbd (kernel blkback),
@@ -307,6 +324,7 @@ fi
 # driver domain.  Prints "BENCH kind=K test=T value=V unit=U" lines.
 if want bench; then
     scenario bench
+    XL=$XL_VBD3     # (its guest has a vbd3 disk)
     drv "for k in vbd qdisk vbd3; do dd if=/dev/zero of=/srv/b-\$k.img bs=1M count=128 2>/dev/null; done; sync" 300 >/dev/null
     # fio (linked with Ceph's libraries) needs more than the usual 128 MiB
     GUEST_MEM=512 guest_up gb "backend=drv,vdev=xvdb,format=raw,target=/srv/b-vbd.img" \
@@ -333,6 +351,7 @@ if want bench; then
         echo "BENCH kind=$k test=seqread-1m value=$(awk -v k="${kib:-0}" 'BEGIN{printf "%.1f", k / 1024}') unit=MiB/s"
     done
     $XL destroy gb 2>/dev/null
+    XL=$XL_DOM0
 fi
 
 # bench-devd (make bench only): ours against Debian's stock devd.
@@ -716,6 +735,28 @@ if [ -f /opt/xl-devd/sanitized ]; then
     out=$(drv "cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30"; cat /var/log/xen/asan.* /var/log/xen/ubsan.* 2>/dev/null | head -30)
     [ -z "$(echo $out)" ]
     ok $? "sanitizers: no ASan or UBSan report in the driver domain or dom0" "$out"
+fi
+
+# 9. package: the driver domain got our devd from its Debian package (the
+# image build ran apt-get install on make deb's .deb).  Its files are where
+# systemd, man and logrotate read them; then it is purged, last, and
+# leaves nothing behind.  (Its log goes with the purge: kept for the
+# artifacts under another name and put back.)
+if want package && [ "$DEVD" = ours ]; then
+    scenario package
+    out=$(drv "dpkg-query -W -f='\${Status} \${Version}' xl-devd; echo; systemctl --root=/ is-enabled xl-devd.service 2>&1; man -w xl-devd 2>&1; logrotate -d /etc/logrotate.d/xl-devd 2>&1 | grep -c 'considering log /var/log/xen/xldevd.log'; xl-devd --help 2>&1 | grep -c 'devd \[options\]'")
+    case "$(echo $out)" in
+        "install ok installed "*" enabled /usr/share/man/man1/xl-devd.1.gz 1 1") r=0 ;;
+        *) r=1 ;;
+    esac
+    ok $r "package: xl-devd installed from its .deb: unit enabled for systemd, man xl-devd, logrotate reads its snippet, xl-devd runs xl devd" "$(echo $out)"
+    out=$(drv "devd-ctl term >/dev/null; cp /var/log/xen/xldevd.log /var/log/xen/xldevd.bed; dpkg -L xl-devd > /run/xl-devd.files; dpkg --purge xl-devd >/dev/null 2>&1; echo rc=\$?;
+        while read -r f; do [ -d \"\$f\" ] && continue; [ -e \"\$f\" ] || [ -L \"\$f\" ] && echo \"left: \$f\"; done < /run/xl-devd.files;
+        dpkg-query -W xl-devd >/dev/null 2>&1 && echo 'still known to dpkg';
+        ls /etc/systemd/system/*.wants/xl-devd.service /etc/rc?.d/*xl-devd /opt/xl-devd /var/log/xen/xldevd.log 2>/dev/null;
+        mv /var/log/xen/xldevd.bed /var/log/xen/xldevd.log" 60)
+    [ "$(echo $out)" = "rc=0" ]
+    ok $? "package: dpkg --purge leaves no file, unit link, rc link, /opt/xl-devd or log behind" "$(echo $out | head -c 600)"
 fi
 
 scenario ""
