@@ -1,11 +1,16 @@
 #!/bin/sh
-# Installs what building and testing xl devd needs on Debian 12 (as root).
+# Installs what building and testing xl devd needs on Debian 12 or 13 (as root).
 set -e
+# libFuzzer's runtime comes with the release's default clang.
+case $(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-}") in
+    trixie) CLANG_RT=libclang-rt-19-dev ;;
+    *) CLANG_RT=libclang-rt-14-dev ;;
+esac
 PKGS="build-essential autoconf automake pkg-config patch quilt patchelf dpkg-dev
  acpica-tools python3 python3-dev uuid-dev libyajl-dev zlib1g-dev libncurses-dev
  xz-utils zstd libxen-dev libcmocka-dev liburing-dev
  qemu-system-x86 debootstrap busybox-static cpio e2fsprogs
- perl man-db systemd logrotate clang libclang-rt-14-dev
+ perl man-db systemd logrotate clang $CLANG_RT
  file lintian"
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,50 @@
+#!/bin/sh
+# make check-host-trixie: a Debian 13 user's build, proven rather than
+# assumed.  In a Debian 13 chroot made with debootstrap (gcc 14 and its
+# newer warnings, Debian 13's libxen-dev 4.20) it runs the README's build
+# from a copy of the source tree: install-deps.sh, configure (which picks
+# the Xen series itself), make, make check, make deb.  Prints TAP.
+#   check_host_trixie.sh BUILDDIR SRCDIR
+set -u
+B=$1 S=$2
+root=$B/trixie-host
+log=$B/trixie-host.log
+mirror=$(sed -n 's/^URIs: *\(.*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+[ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 ~ /\/debian$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+n=0 bad=0
+step() { # step DESCRIPTION COMMAND...: one TAP line, the log's tail on failure
+    n=$((n + 1)); d=$1; shift
+    t0=$(date +%s)
+    if "$@" >"$log" 2>&1; then echo "ok $n - trixie host: $d ($(( $(date +%s) - t0 )) s)"
+    else echo "not ok $n - trixie host: $d"; tail -n 25 "$log" | sed 's/^/# /'; bad=$((bad + 1)); fi
+}
+in_root() { chroot "$root" /bin/sh -c "$1"; }
+mounted=""
+cleanup() { for m in $mounted; do umount -l "$root/$m" 2>/dev/null; done; }
+trap cleanup EXIT
+
+if [ ! -f "$root/.xd-ready" ]; then
+    rm -rf "$root"
+    step "debootstrap a Debian 13 chroot" debootstrap --variant=minbase trixie "$root" "$mirror" ||
+        { echo "1..$n"; exit 1; }
+    touch "$root/.xd-ready"
+fi
+for m in proc dev; do
+    case $m in proc) mount -t proc proc "$root/proc" ;; dev) mount --bind /dev "$root/dev" ;; esac &&
+        mounted="$m $mounted"
+done
+rm -rf "$root/src"; mkdir -p "$root/src"
+tar -C "$S" --exclude=./build --exclude='./build-*' --exclude=./.git -cf - . | tar -C "$root/src" -xf -
+
+step "install-deps.sh installs what the build needs" in_root "cd /src && sh scripts/install-deps.sh"
+in_root "gcc --version | head -n1" | sed 's/^/# /'
+step "configure picks the Xen series and fetches its source" \
+    in_root "cd /src && autoreconf -fi && mkdir -p build && cd build && ../configure"
+sed -n 's/^XEN_MAJMIN = /# building for Xen /p' "$root/src/build/Makefile" 2>/dev/null
+step "make (Xen's tools and ours, gcc 14, -Werror)" in_root "cd /src/build && make -j$(nproc)"
+step "make check (unit tests, build checks)" in_root "cd /src/build && make check"
+step "make deb DEB_RELEASE=trixie (lintian of Debian 13 clean)" \
+    in_root "cd /src/build && make deb DEB_RELEASE=trixie"
+echo "1..$n"
+[ "$bad" = 0 ]
