@@ -63,16 +63,25 @@ XENCMD="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M dom0_max_vcpus=2 log
 LXCMD="console=hvc0 earlyprintk=xen root=/dev/vda rw init=/sbin/xt-init quiet"
 echo "# booting Xen $XEN + dom0 (Debian's, its toolstack $DOM0) under qemu (TCG); serial log: $ART/serial.log"
 start=$(date +%s)
-timeout "${BED_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
-    -display none -serial stdio -monitor none -no-reboot \
-    -kernel "$CACHE/boot/xen" -append "$XENCMD" \
-    -initrd "$CACHE/boot/vmlinux $LXCMD,$CACHE/boot/initrd.img" \
-    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
-    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
-    -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
-    -virtfs local,path="$ART/share",mount_tag=xshare,security_model=none,id=xshare \
-    </dev/null > "$ART/serial.log" 2>&1
-qrc=$?
+# dom0's kernel can die while it boots, before any test runs: Debian 13's
+# 6.12 once took an int3 oops from its own boot-time code patching under
+# multi-threaded TCG.  That is the emulator's, not devd's: boot again (at
+# most twice).  A crash after dom0 came up is a failure like any other.
+for boot in 1 2 3; do
+    timeout "${BED_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
+        -display none -serial stdio -monitor none -no-reboot \
+        -kernel "$CACHE/boot/xen" -append "$XENCMD" \
+        -initrd "$CACHE/boot/vmlinux $LXCMD,$CACHE/boot/initrd.img" \
+        -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+        -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+        -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
+        -virtfs local,path="$ART/share",mount_tag=xshare,security_model=none,id=xshare \
+        </dev/null > "$ART/serial.log" 2>&1
+    qrc=$?
+    grep -aq 'DOM0-READY' "$ART/serial.log" && break
+    echo "# dom0 died while booting (boot $boot): $(grep -aE -m1 'Oops|Kernel panic|BUG:' "$ART/serial.log")"
+    cp "$ART/serial.log" "$ART/serial-boot$boot.log"
+done
 echo "# qemu exited ($qrc) after $(( $(date +%s) - start )) s"
 
 out=$ART/share/out
