@@ -72,6 +72,8 @@ guest_up() {
     sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$cfg|" -e "s|@VIFS@|$vifs|" \
         -e "s/^memory = .*/memory = ${GUEST_MEM:-128}/" \
         /etc/xen/bed/guest.cfg > /run/$name.cfg
+    # P9='tag=...,path=...,backend=drv,...': a 9pfs share (creation only).
+    [ -n "${P9:-}" ] && echo "p9 = [ '$P9' ]" >> /run/$name.cfg
     $XL create /run/$name.cfg >/run/$name.create 2>&1 || { cat /run/$name.create; return 1; }
     g=$($XL domid "$name") || return 1
     wait_key /local/domain/$g/data/ready 1 120 || { echo "guest $name: its agent never came up"; return 1; }

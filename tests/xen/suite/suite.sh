@@ -13,7 +13,7 @@ if [ "$XEN" = 4.17 ] && [ "$DOM0" = stock ]; then
     XL_VBD3=/opt/xl-devd/sbin/xl VBD3_DOM0=" (dom0: this project's xl; 4.17's stock xl has no vbd3)"
 fi
 CHURN_CYCLES=${CHURN_CYCLES:-10}
-SCENARIOS=${SCENARIOS:-"vbd vif qdisk vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
 XVDB=51728 XVDC=51744 XVDD=51760
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
@@ -113,6 +113,33 @@ if want qdisk; then
     [ "$n" = 0 ]
     ok $? "qdisk: detaching the last one stops QEMU" "QEMUs: $n"
     $XL destroy g2 2>/dev/null
+fi
+
+# 3a. 9pfs: a share of the driver domain's, served by the guest's QEMU there
+# (given at creation: xl cannot hot-attach 9pfs).
+if want 9pfs; then
+    scenario 9pfs
+    drv "mkdir -p /srv/p9 && echo from-drv > /srv/p9/hello" >/dev/null
+    P9="tag=xtp9,security_model=none,path=/srv/p9,backend=drv" guest_up g9
+    ok $? "9pfs: guest g9 up with a 9pfs share from drv"
+    G9=$(domid g9)
+    wait_key "$(be 9pfs "$G9" 0)/state" 2 60
+    ok $? "9pfs: backend in InitWait, waiting for the guest" "state=$(xs $(be 9pfs "$G9" 0)/state)"
+    out=$(dcmd "$G9" "modprobe -a 9pnet_xen 9p; mkdir -p /run/p9 && mount -t 9p -o trans=xen,version=9p2000.L xtp9 /run/p9 && cat /run/p9/hello && echo from-guest > /run/p9/back && sync" 60)
+    case "$out" in *from-drv*) r=0;; *) r=1;; esac
+    ok $r "9pfs: the guest mounts the share and reads the driver domain's file" "$out"
+    wait_key "$(be 9pfs "$G9" 0)/state" 4 30
+    ok $? "9pfs: backend Connected once mounted" "state=$(xs $(be 9pfs "$G9" 0)/state)"
+    out=$(drv "cat /srv/p9/back 2>&1")
+    case "$out" in *from-guest*) r=0;; *) r=1;; esac
+    ok $r "9pfs: the driver domain sees what the guest wrote" "$out"
+    n=$(qemus_for "$G9")
+    [ "$n" = 1 ]
+    ok $? "9pfs: one QEMU in the driver domain serves it" "QEMUs for domain $G9: $n"
+    $XL destroy g9 2>/dev/null
+    for i in $(seq 20); do n=$(qemus_for "$G9"); [ "$n" = 0 ] && break; sleep 0.5; done
+    wait_gone "$(be 9pfs "$G9" 0)" 30 && [ "$n" = 0 ]
+    ok $? "9pfs: guest destroyed, backend removed and its QEMU stopped" "QEMUs: $n"
 fi
 
 # 3b. vbd3: the in-process ring server and tapdisk
