@@ -4,17 +4,19 @@
 # host's sources, lists or installed packages.  The archive is verified with
 # the host's debian-archive-keyring (which holds every current release's key).
 #   apt-suite.sh ROOT SUITE apt-get|apt-cache ARGS...
+#   apt-suite.sh --mirror      (prints the mirror it uses)
 # The mirror is the host's first Debian one (deb.debian.org if none).
 set -eu
-root=${1:?usage: apt-suite.sh ROOT SUITE apt-get|apt-cache ARGS...}
-suite=${2:?}
-tool=${3:?}
-shift 3
 log() { echo "apt-suite: $*" >&2; }
 
 mirror=$(sed -n 's/^URIs: *\(.*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
 [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 ~ /\/debian$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+[ "${1:-}" = --mirror ] && { echo "$mirror"; exit 0; }
+root=${1:?usage: apt-suite.sh ROOT SUITE apt-get|apt-cache ARGS...}
+suite=${2:?}
+tool=${3:?}
+shift 3
 sec=$(echo "$mirror" | sed 's|/debian$|/debian-security|')
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 

@@ -49,8 +49,8 @@ cp "$S/scripts/deb/lintian-overrides" "$pkg/usr/share/lintian/overrides/xl-devd"
 find "$pkg$doc" -name '*.md' -size +4k -exec gzip -9n {} \;
 find "$pkg$P/lib/xl-devd" -type f -name 'lib*.so*' -exec chmod 644 {} +
 # Everything runnable finds its libraries in the private directory.
-find "$pkg$P" -type f | while read -r f; do
-    file -b "$f" | grep -q '^ELF' || continue
+elfs=$(find "$pkg$P" -type f -exec sh -c 'file -b "$1" | grep -q "^ELF"' _ {} \; -print)
+for f in $elfs; do
     patchelf --set-rpath $P/lib/xl-devd "$f"
     # (A sanitizer build keeps its symbols for the reports.)
     [ -e "$pkg$P/sanitized" ] || strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
@@ -61,7 +61,6 @@ mkdir -p "$pkg/DEBIAN"
 for f in postinst prerm postrm; do install -m 755 "$S/scripts/deb/$f" "$pkg/DEBIAN/$f"; done
 printf '/etc/init.d/xl-devd\n/etc/logrotate.d/xl-devd\n' > "$pkg/DEBIAN/conffiles"
 cp "$S/scripts/deb/control" "$work/debian/control"
-elfs=$(find "$pkg$P" -type f -exec sh -c 'file -b "$1" | grep -q "^ELF"' _ {} \; -print)
 (cd "$work" && dpkg-shlibdeps -O -l"$pkg$P/lib/xl-devd" $elfs 2>"$work/shlibdeps.log") > "$work/substvars" ||
     { cat "$work/shlibdeps.log" >&2; exit 1; }
 shdeps=$(sed -n 's/^shlibs:Depends=//p' "$work/substvars")

@@ -9,9 +9,7 @@ set -u
 B=$1 S=$2
 root=$B/trixie-host
 log=$B/trixie-host.log
-mirror=$(sed -n 's/^URIs: *\(.*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
-[ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 ~ /\/debian$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+mirror=$("$S/scripts/apt-suite.sh" --mirror)
 n=0 bad=0
 step() { # step DESCRIPTION COMMAND...: one TAP line, the log's tail on failure
     n=$((n + 1)); d=$1; shift

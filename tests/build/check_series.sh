@@ -4,11 +4,10 @@
 # libxenlight and xl are built after each patch, with our sources linked
 # in (they are compiled only once a patch adds them to a Makefile).
 # Prints TAP: one line per patch (applies with fuzz 0 and builds).
-#   check_series.sh XEN_SOURCE SERIES_DIR WORKDIR QUILT CONFIGURE_FLAGS SRCDIR LIBXL_OURS XL_OURS
+#   check_series.sh XEN_SOURCE SERIES_DIR WORKDIR QUILT CONFIGURE_FLAGS SRCDIR LIBXL_OURS XL_OURS XEN_LIBS
 set -u
-src=$1 series=$2 work=$3 quilt=$4 cflags=$5 top=$6 libxl_ours=$7 xl_ours=$8
+src=$1 series=$2 work=$3 quilt=$4 cflags=$5 top=$6 libxl_ours=$7 xl_ours=$8 XEN_LIBS=$9
 JOBS=${JOBS:-$(nproc)}
-XEN_LIBS="toolcore toollog evtchn gnttab call foreignmemory devicemodel ctrl guest hypfs store light util"
 # -O1: a quicker compile that still runs GCC's flow warnings (-Werror).
 export EXTRA_CFLAGS_XEN_TOOLS="-O1"
 export QUILT_PATCHES="$series" QUILT_PC=.pc-xl-devd
