@@ -11,7 +11,9 @@ LIT = re.compile(r'"((?:[^"\\]|\\.)*)"')
 DIRECTIVE = re.compile(r'%[-+ #0]*[0-9*]*(?:\.[0-9*]+)?(?:hh|h|ll|l|z|j|t)?[a-zA-Z%]')
 
 
-FAIL_CALL = re.compile(r'\b(?:devd_fail|vbd3_failed|vbd3_open_fail|tdc_error)\s*\(')
+FAIL_CALL = re.compile(r'\b(?:libxl__devd_fail|libxl__devd_vbd3_failed'
+                       r'|vbd3_open_fail|vbd3_op_fail|tdc_error'
+                       r'|libxl__devd_vbd3_disconnect)\s*\(')
 # tapdisk and td-ctl: every line of their log and every reason they give.
 TD_CALL = re.compile(r'\b(?:logm|ILOG)\s*\(|\bfprintf\s*\(\s*stderr\s*,'
                      r'|\bsnprintf\s*\(\s*why\s*,|\bsend_error\s*\(')

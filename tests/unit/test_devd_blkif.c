@@ -217,56 +217,179 @@ static void test_port_and_protocol(void **s)
 
 /*----- the table -----*/
 
-static void test_table_every_pair(void **s)
-{
-    int st, col, n = 0;
+/* The stable states: the rows of the table. */
+static const devd_rs_state stable[] = {
+    RS_INITWAIT, RS_CONNECTED, RS_CLOSING, RS_CLOSED, RS_FAILED,
+};
+#define NSTABLE (int)(sizeof(stable) / sizeof(stable[0]))
 
-    for (st = 0; st < RS__COUNT; st++) {
-        for (col = 0; col < RS_FE__COUNT; col++) {
-            devd_rs_action a = libxl__devd_rs_next(st, col);
-            /* Busy states defer everything, and only they do. */
-            assert_int_equal(a == RS_ACT_DEFER, libxl__devd_rs_busy(st));
-            n++;
-        }
-    }
-    assert_int_equal(n, RS__COUNT * RS_FE__COUNT);
-    /* Out-of-range columns are the invalid column. */
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, 42),
-                     libxl__devd_rs_next(RS_CONNECTED, RS_FE_INVALID));
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, -1), RS_ACT_FAIL);
-    assert_int_equal(libxl__devd_rs_next(RS__COUNT, 4), RS_ACT_NONE);
+/* A device between operations whose backend is up, as the old table. */
+static devd_rs_action up(devd_rs_state st, int col)
+{
+    return libxl__devd_rs_decide(true, false, st, RS_BE_UP, col);
 }
 
-static void test_table_handshake(void **s)
+static void test_decide_every_input(void **s)
+{
+    int st, be, col, n = 0;
+
+    for (st = 0; st < RS__COUNT; st++)
+        for (be = 0; be < RS_BE__COUNT; be++)
+            for (col = 0; col < RS_FE__COUNT; col++) {
+                devd_rs_action a = libxl__devd_rs_decide(true, false, st, be,
+                                                         col);
+                devd_rs_action b = libxl__devd_rs_decide(true, true, st, be,
+                                                         col);
+                /* Busy states (or a running operation) defer everything,
+                 * and only they do. */
+                assert_int_equal(a == RS_ACT_DEFER, libxl__devd_rs_busy(st));
+                assert_int_equal(b, RS_ACT_DEFER);
+                if (libxl__devd_rs_busy(st))
+                    continue;
+                /* A backend gone or replaced is let go whatever else. */
+                if (be == RS_BE_GONE)
+                    assert_int_equal(a, RS_ACT_RELEASE);
+                if (be == RS_BE_REPLACED)
+                    assert_int_equal(a, RS_ACT_REPLACED);
+                /* Only an untracked backend opens. */
+                assert_int_not_equal(a, RS_ACT_OPEN);
+                n++;
+            }
+    assert_int_equal(n, NSTABLE * RS_BE__COUNT * RS_FE__COUNT);
+    /* Untracked: open what is up, nothing else. */
+    for (be = 0; be < RS_BE__COUNT; be++)
+        for (col = 0; col < RS_FE__COUNT; col++)
+            assert_int_equal(libxl__devd_rs_decide(false, false, RS_OPENING,
+                                                   be, col),
+                             be == RS_BE_UP ? RS_ACT_OPEN : RS_ACT_NONE);
+    /* Out-of-range columns are the invalid column. */
+    assert_int_equal(up(RS_CONNECTED, 42), up(RS_CONNECTED, RS_FE_INVALID));
+    assert_int_equal(up(RS_CONNECTED, -1), RS_ACT_FAIL);
+}
+
+static void test_decide_handshake(void **s)
 {
     /* Waiting: connect on Initialised or Connected only. */
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, 1), RS_ACT_NONE);
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, 2), RS_ACT_NONE);
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, 3), RS_ACT_CONNECT);
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, 4), RS_ACT_CONNECT);
+    assert_int_equal(up(RS_INITWAIT, 1), RS_ACT_NONE);
+    assert_int_equal(up(RS_INITWAIT, 2), RS_ACT_NONE);
+    assert_int_equal(up(RS_INITWAIT, 3), RS_ACT_CONNECT);
+    assert_int_equal(up(RS_INITWAIT, 4), RS_ACT_CONNECT);
     /* Idempotent: Connected again while connected does nothing. */
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, 4), RS_ACT_NONE);
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, 3), RS_ACT_NONE);
+    assert_int_equal(up(RS_CONNECTED, 4), RS_ACT_NONE);
+    assert_int_equal(up(RS_CONNECTED, 3), RS_ACT_NONE);
     /* Closing and Closed. */
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, 5), RS_ACT_CLOSING);
-    assert_int_equal(libxl__devd_rs_next(RS_CLOSING, 5), RS_ACT_NONE);
-    assert_int_equal(libxl__devd_rs_next(RS_CLOSING, 6), RS_ACT_DISCONNECT);
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, 6), RS_ACT_DISCONNECT);
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, RS_FE_ABSENT),
-                     RS_ACT_DISCONNECT);
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, RS_FE_ABSENT),
-                     RS_ACT_DISCONNECT);
+    assert_int_equal(up(RS_CONNECTED, 5), RS_ACT_CLOSING);
+    assert_int_equal(up(RS_CLOSING, 5), RS_ACT_NONE);
+    assert_int_equal(up(RS_CLOSING, 6), RS_ACT_DISCONNECT);
+    assert_int_equal(up(RS_CONNECTED, 6), RS_ACT_DISCONNECT);
+    assert_int_equal(up(RS_CONNECTED, RS_FE_ABSENT), RS_ACT_DISCONNECT);
+    assert_int_equal(up(RS_INITWAIT, RS_FE_ABSENT), RS_ACT_DISCONNECT);
     /* A frontend starting again after Closed. */
-    assert_int_equal(libxl__devd_rs_next(RS_CLOSED, 1), RS_ACT_REINIT);
-    assert_int_equal(libxl__devd_rs_next(RS_CLOSED, 6), RS_ACT_NONE);
+    assert_int_equal(up(RS_CLOSED, 1), RS_ACT_REINIT);
+    assert_int_equal(up(RS_CLOSED, 6), RS_ACT_NONE);
     /* Garbage state from the guest fails the device where it matters. */
-    assert_int_equal(libxl__devd_rs_next(RS_INITWAIT, RS_FE_INVALID),
-                     RS_ACT_FAIL);
-    assert_int_equal(libxl__devd_rs_next(RS_CONNECTED, RS_FE_INVALID),
-                     RS_ACT_FAIL);
+    assert_int_equal(up(RS_INITWAIT, RS_FE_INVALID), RS_ACT_FAIL);
+    assert_int_equal(up(RS_CONNECTED, RS_FE_INVALID), RS_ACT_FAIL);
     /* Failed is final: nothing the frontend does revives it. */
     for (int c = 0; c < RS_FE__COUNT; c++)
-        assert_int_equal(libxl__devd_rs_next(RS_FAILED, c), RS_ACT_NONE);
+        assert_int_equal(up(RS_FAILED, c), RS_ACT_NONE);
+}
+
+/* online 0: the toolstack removes the device. */
+static void test_decide_offline(void **s)
+{
+    int c;
+
+    for (c = 0; c < RS_FE__COUNT; c++) {
+        /* Closed or failed: remove at once, whatever the frontend. */
+        assert_int_equal(libxl__devd_rs_decide(true, false, RS_CLOSED,
+                                               RS_BE_OFFLINE, c),
+                         RS_ACT_REMOVE);
+        assert_int_equal(libxl__devd_rs_decide(true, false, RS_FAILED,
+                                               RS_BE_OFFLINE, c),
+                         RS_ACT_REMOVE);
+    }
+    /* A frontend using its ring is waited for (Closing first). */
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_CONNECTED,
+                                           RS_BE_OFFLINE, 4), RS_ACT_NONE);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_CONNECTED,
+                                           RS_BE_OFFLINE, 5), RS_ACT_CLOSING);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_INITWAIT,
+                                           RS_BE_OFFLINE, 3), RS_ACT_CONNECT);
+    /* One that is not (never connected, or gone) is not. */
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_INITWAIT,
+                                           RS_BE_OFFLINE, 2),
+                     RS_ACT_DISCONNECT);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_CONNECTED,
+                                           RS_BE_OFFLINE, RS_FE_ABSENT),
+                     RS_ACT_DISCONNECT);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_CLOSING,
+                                           RS_BE_OFFLINE, 1),
+                     RS_ACT_DISCONNECT);
+}
+
+static void test_backend_column(void **s)
+{
+    /* gone whatever else */
+    assert_int_equal(libxl__devd_rs_backend_col(false, true, true, 4, 1),
+                     RS_BE_GONE);
+    assert_int_equal(libxl__devd_rs_backend_col(false, false, false, -1, -1),
+                     RS_BE_GONE);
+    /* untracked: Closed is nothing to serve; online is not looked at */
+    assert_int_equal(libxl__devd_rs_backend_col(true, false, false, 6, 1),
+                     RS_BE_CLOSED);
+    assert_int_equal(libxl__devd_rs_backend_col(true, false, false, 1, 0),
+                     RS_BE_UP);
+    /* tracked: the generation first, then online */
+    assert_int_equal(libxl__devd_rs_backend_col(true, true, false, 4, 0),
+                     RS_BE_REPLACED);
+    assert_int_equal(libxl__devd_rs_backend_col(true, true, true, 5, 0),
+                     RS_BE_OFFLINE);
+    assert_int_equal(libxl__devd_rs_backend_col(true, true, true, 6, 1),
+                     RS_BE_UP);
+    assert_int_equal(libxl__devd_rs_backend_col(true, true, true, 4, -1),
+                     RS_BE_UP);
+}
+
+static void test_adopt(void **s)
+{
+    devd_rs_state to = RS__COUNT;
+
+    /* A tapdisk answers: ask it, and track the backend's state. */
+    assert_int_equal(libxl__devd_rs_adopt(2, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_INITWAIT);
+    assert_int_equal(libxl__devd_rs_adopt(3, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_INITWAIT);
+    assert_int_equal(libxl__devd_rs_adopt(4, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_CONNECTED);
+    assert_int_equal(libxl__devd_rs_adopt(5, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_CLOSING);
+    assert_int_equal(libxl__devd_rs_adopt(6, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_CLOSED);
+    assert_int_equal(libxl__devd_rs_adopt(6, true, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_FAILED);
+    assert_int_equal(libxl__devd_rs_adopt(7, false, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_CLOSED);
+    /* None answers: a waiting backend gets a new one ... */
+    assert_int_equal(libxl__devd_rs_adopt(2, false, false, &to),
+                     RS_ADOPT_OPEN);
+    /* ... a closed or failed one has nothing to serve ... */
+    assert_int_equal(libxl__devd_rs_adopt(6, false, false, &to),
+                     RS_ADOPT_REST);
+    assert_int_equal(to, RS_CLOSED);
+    assert_int_equal(libxl__devd_rs_adopt(6, true, false, &to),
+                     RS_ADOPT_REST);
+    assert_int_equal(to, RS_FAILED);
+    /* ... and one in use has lost its disk. */
+    assert_int_equal(libxl__devd_rs_adopt(3, false, false, &to),
+                     RS_ADOPT_FAIL);
+    assert_int_equal(libxl__devd_rs_adopt(4, false, false, &to),
+                     RS_ADOPT_FAIL);
+    assert_int_equal(libxl__devd_rs_adopt(5, false, false, &to),
+                     RS_ADOPT_FAIL);
+    /* hotplug-error only matters on a Closed backend */
+    assert_int_equal(libxl__devd_rs_adopt(4, true, true, &to), RS_ADOPT_ASK);
+    assert_int_equal(to, RS_CONNECTED);
 }
 
 static void test_names(void **s)
@@ -278,6 +401,12 @@ static void test_names(void **s)
     assert_string_equal(libxl__devd_rs_state_name(RS__COUNT), "?");
     assert_string_equal(libxl__devd_rs_action_name(RS_ACT_CONNECT),
                         "connect");
+    for (i = RS_ACT_NONE; i <= RS_ACT_REMOVE; i++)
+        assert_string_not_equal(libxl__devd_rs_action_name(i), "?");
+    for (i = 0; i < RS_BE__COUNT; i++)
+        assert_string_not_equal(libxl__devd_rs_backend_name(i), "?");
+    for (i = RS_ADOPT_OPEN; i <= RS_ADOPT_FAIL; i++)
+        assert_string_not_equal(libxl__devd_rs_adopt_name(i), "?");
 }
 
 static void test_params(void **s)
@@ -307,8 +436,11 @@ int main(void)
         cmocka_unit_test(test_order_bounded_before_refs),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_port_and_protocol),
-        cmocka_unit_test(test_table_every_pair),
-        cmocka_unit_test(test_table_handshake),
+        cmocka_unit_test(test_decide_every_input),
+        cmocka_unit_test(test_decide_offline),
+        cmocka_unit_test(test_backend_column),
+        cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_decide_handshake),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_params),
     };

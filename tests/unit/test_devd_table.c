@@ -1,5 +1,6 @@
 /* Unit tests: the guest and device tables (leaks are caught by ASan/LSan). */
 #include "test_helpers.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "devd_table.h"
@@ -13,8 +14,8 @@ static void test_guest_and_device(void **s)
     assert_non_null(g);
     assert_ptr_equal(libxl__devd_guest_get(&t, 3), g);
     assert_int_equal(t.nguests, 1);
-    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 51712, DEVD_DEV_ADDING);
-    devd_device *b = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_CONNECTED);
+    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 51712, DEVD_DEV_ADDING, 0);
+    devd_device *b = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_CONNECTED, 0);
     assert_int_equal(t.ndevices, 2);
     assert_ptr_equal(libxl__devd_device_find(g, "vbd", 51712), a);
     assert_ptr_equal(libxl__devd_device_find(g, "vif", 0), b);
@@ -32,23 +33,25 @@ static void test_guest_and_device(void **s)
     libxl__devd_table_dispose(&t);  /* idempotent */
 }
 
-static void test_qemu_refs(void **s)
+/* A module's per-device and per-guest data go with the device and the
+ * guest (LeakSanitizer fails the test otherwise). */
+static void test_module_data(void **s)
 {
     devd_table t;
     libxl__devd_table_init(&t);
     devd_guest *g = libxl__devd_guest_get(&t, 5);
-    devd_device *a = libxl__devd_device_add(&t, g, "qdisk", 3, 51712, DEVD_DEV_ADDING);
-    devd_device *b = libxl__devd_device_add(&t, g, "qdisk", 3, 51728, DEVD_DEV_ADDING);
-    assert_true(libxl__devd_qemu_ref(g, a));
-    assert_false(libxl__devd_qemu_ref(g, a));   /* one ref per device */
-    assert_false(libxl__devd_qemu_ref(g, b));
-    assert_int_equal(g->qemu_refs, 2);
-    assert_false(libxl__devd_qemu_unref(g, a));
-    assert_false(libxl__devd_qemu_unref(g, a));
-    assert_int_equal(g->qemu_refs, 1);
-    /* freeing a device drops its reference */
-    libxl__devd_device_free(&t, g, b);
-    assert_int_equal(g->qemu_refs, 0);
+    devd_device *a = libxl__devd_device_add(&t, g, "qdisk", 3, 51712,
+                                            DEVD_DEV_ADDING, 24);
+    assert_non_null(a);
+    assert_int_equal(a->module, -1);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(((unsigned char *)a->ext)[i], 0);
+    g->priv[1] = malloc(16);
+    libxl__devd_device_free(&t, g, a);
+    assert_true(libxl__devd_guest_drop_if_empty(&t, g));
+    g = libxl__devd_guest_get(&t, 6);
+    g->priv[0] = malloc(8);
+    libxl__devd_device_add(&t, g, "vbd3", 19, 1, DEVD_DEV_ADDING, 100);
     libxl__devd_table_dispose(&t);
     assert_int_equal(t.nguests, 0);
 }
@@ -58,11 +61,10 @@ static void test_errors_and_format(void **s)
     devd_table t;
     libxl__devd_table_init(&t);
     devd_guest *g = libxl__devd_guest_get(&t, 7);
-    devd_device *d = libxl__devd_device_add(&t, g, "vbd", 2, 768, DEVD_DEV_FAILED);
+    devd_device *d = libxl__devd_device_add(&t, g, "vbd", 2, 768, DEVD_DEV_FAILED, 0);
     libxl__devd_device_set_error(d, "hotplug script failed: no such file");
     libxl__devd_device_set_error(d, "second error");
-    g->qemu = DEVD_QEMU_RUNNING;
-    g->qemu_pid = 1234;
+    snprintf(g->detail, sizeof(g->detail), "qemu running pid 1234 refs 0");
     char *txt = libxl__devd_table_format(&t);
     assert_non_null(txt);
     assert_non_null(strstr(txt, "guests 1 devices 1 queued 0\n"));
@@ -88,7 +90,7 @@ static void test_storm(void **s)
             devd_guest *g = libxl__devd_guest_get(&t, dom);
             for (uint32_t dev = 0; dev < 5; dev++) {
                 devd_device *d = libxl__devd_device_add(&t, g, dev & 1 ? "vif" : "vbd",
-                                                        1, dev, DEVD_DEV_ADDING);
+                                                        1, dev, DEVD_DEV_ADDING, 0);
                 libxl__devd_device_set_error(d, "x");
             }
         }
@@ -112,12 +114,12 @@ static void test_storm(void **s)
 static void test_queue(void **s)
 {
     devd_table t;
-    devd_action act = DEVD_ACT_IGNORE;
+    int act = DEVD_ACT_IGNORE;
     libxl__devd_table_init(&t);
     devd_guest *g = libxl__devd_guest_get(&t, 9);
-    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 1, DEVD_DEV_ADDING);
-    devd_device *b = libxl__devd_device_add(&t, g, "vbd", 2, 2, DEVD_DEV_ADDING);
-    devd_device *c = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_ADDING);
+    devd_device *a = libxl__devd_device_add(&t, g, "vbd", 2, 1, DEVD_DEV_ADDING, 0);
+    devd_device *b = libxl__devd_device_add(&t, g, "vbd", 2, 2, DEVD_DEV_ADDING, 0);
+    devd_device *c = libxl__devd_device_add(&t, g, "vif", 1, 0, DEVD_DEV_ADDING, 0);
     assert_null(libxl__devd_queue_pop(&t, &act));
     libxl__devd_queue_push(&t, a, DEVD_ACT_ADD);
     libxl__devd_queue_push(&t, b, DEVD_ACT_ADD);
@@ -149,7 +151,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_and_device),
-        cmocka_unit_test(test_qemu_refs),
+        cmocka_unit_test(test_module_data),
         cmocka_unit_test(test_errors_and_format),
         cmocka_unit_test(test_storm),
         cmocka_unit_test(test_queue),

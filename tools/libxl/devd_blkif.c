@@ -8,6 +8,7 @@
 
 #include "devd_blkif.h"
 #include "devd_parse.h"
+#include "devd_policy.h"
 
 static const char *const state_names[RS__COUNT] = {
     [RS_OPENING] = "opening",
@@ -32,11 +33,39 @@ const char *libxl__devd_rs_action_name(devd_rs_action a)
     switch (a) {
     case RS_ACT_NONE: return "none";
     case RS_ACT_DEFER: return "defer";
+    case RS_ACT_OPEN: return "open";
     case RS_ACT_CONNECT: return "connect";
     case RS_ACT_CLOSING: return "closing";
     case RS_ACT_DISCONNECT: return "disconnect";
     case RS_ACT_REINIT: return "reinit";
     case RS_ACT_FAIL: return "fail";
+    case RS_ACT_RELEASE: return "release";
+    case RS_ACT_REPLACED: return "replaced";
+    case RS_ACT_REMOVE: return "remove";
+    }
+    return "?";
+}
+
+const char *libxl__devd_rs_backend_name(devd_rs_backend b)
+{
+    switch (b) {
+    case RS_BE_UP: return "up";
+    case RS_BE_CLOSED: return "closed";
+    case RS_BE_OFFLINE: return "offline";
+    case RS_BE_GONE: return "gone";
+    case RS_BE_REPLACED: return "replaced";
+    case RS_BE__COUNT: break;
+    }
+    return "?";
+}
+
+const char *libxl__devd_rs_adopt_name(devd_rs_adopt_how h)
+{
+    switch (h) {
+    case RS_ADOPT_OPEN: return "open";
+    case RS_ADOPT_ASK: return "ask";
+    case RS_ADOPT_REST: return "rest";
+    case RS_ADOPT_FAIL: return "fail";
     }
     return "?";
 }
@@ -48,7 +77,6 @@ bool libxl__devd_rs_busy(devd_rs_state s)
 }
 
 #define N RS_ACT_NONE
-#define D RS_ACT_DEFER
 #define C RS_ACT_CONNECT
 #define G RS_ACT_CLOSING
 #define X RS_ACT_DISCONNECT
@@ -56,8 +84,9 @@ bool libxl__devd_rs_busy(devd_rs_state s)
 #define F RS_ACT_FAIL
 
 /*
- * Frontend:   Unknown Init'ing InitWait Init'ed Connected Closing Closed
- *             Reconf'ing Reconf'd Absent Invalid
+ * A device between operations whose backend is there, by the frontend's
+ * state.  Frontend:   Unknown Init'ing InitWait Init'ed Connected Closing
+ *                     Closed Reconf'ing Reconf'd Absent Invalid
  *
  * - Initialised or Connected while we wait: connect (blkfront may skip
  *   Initialised).  A second Connected while connected changes nothing.
@@ -67,35 +96,117 @@ bool libxl__devd_rs_busy(devd_rs_state s)
  * - A state node that is not a XenbusState is a broken frontend.
  * - Reconfiguring/Reconfigured have no meaning for blkif: ignored.
  */
-static const devd_rs_action table[RS__COUNT][RS_FE__COUNT] = {
-    /*                 0  1  2  3  4  5  6  7  8 abs inv */
-    [RS_OPENING]    = {D, D, D, D, D, D, D, D, D, D, D},
-    [RS_ADOPTING]   = {D, D, D, D, D, D, D, D, D, D, D},
-    [RS_INITWAIT]   = {N, N, N, C, C, G, X, N, N, X, F},
-    [RS_CONNECTING] = {D, D, D, D, D, D, D, D, D, D, D},
-    [RS_CONNECTED]  = {X, N, N, N, N, G, X, N, N, X, F},
-    [RS_CLOSING]    = {X, N, N, N, N, N, X, N, N, X, F},
-    [RS_DISCONNECTING] = {D, D, D, D, D, D, D, D, D, D, D},
-    [RS_CLOSED]     = {N, R, N, R, N, N, N, N, N, N, N},
-    [RS_FAILED]     = {N, N, N, N, N, N, N, N, N, N, N},
-    [RS_RELEASING]  = {D, D, D, D, D, D, D, D, D, D, D},
+static const struct {
+    devd_rs_state s;
+    devd_rs_action a[RS_FE__COUNT];
+} table[] = {
+    /*                   0  1  2  3  4  5  6  7  8 abs inv */
+    { RS_INITWAIT,     {N, N, N, C, C, G, X, N, N, X, F} },
+    { RS_CONNECTED,    {X, N, N, N, N, G, X, N, N, X, F} },
+    { RS_CLOSING,      {X, N, N, N, N, N, X, N, N, X, F} },
+    { RS_CLOSED,       {N, R, N, R, N, N, N, N, N, N, N} },
+    { RS_FAILED,       {N, N, N, N, N, N, N, N, N, N, N} },
 };
 
 #undef N
-#undef D
 #undef C
 #undef G
 #undef X
 #undef R
 #undef F
 
-devd_rs_action libxl__devd_rs_next(devd_rs_state s, int fe_col)
+static devd_rs_action rs_table(devd_rs_state s, int fe_col)
 {
-    if ((unsigned)s >= RS__COUNT)
-        return RS_ACT_NONE;
+    size_t i;
+
     if (fe_col < 0 || fe_col >= RS_FE__COUNT)
         fe_col = RS_FE_INVALID;
-    return table[s][fe_col];
+    for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (table[i].s == s)
+            return table[i].a[fe_col];
+    return RS_ACT_NONE;
+}
+
+devd_rs_backend libxl__devd_rs_backend_col(bool exists, bool tracked,
+                                           bool gen_ok, int state,
+                                           int online)
+{
+    if (!exists)
+        return RS_BE_GONE;
+    if (!tracked)
+        return state == DEVD_XBS_CLOSED ? RS_BE_CLOSED : RS_BE_UP;
+    if (!gen_ok)
+        return RS_BE_REPLACED;
+    return online == 0 ? RS_BE_OFFLINE : RS_BE_UP;
+}
+
+/* A frontend that uses its ring: it must let it go before we do. */
+static bool fe_using_ring(int fe_col)
+{
+    return fe_col == DEVD_XBS_INITIALISED || fe_col == DEVD_XBS_CONNECTED ||
+           fe_col == DEVD_XBS_CLOSING;
+}
+
+devd_rs_action libxl__devd_rs_decide(bool tracked, bool busy,
+                                     devd_rs_state s, devd_rs_backend be,
+                                     int fe_col)
+{
+    devd_rs_action a;
+
+    if (!tracked)
+        return be == RS_BE_UP ? RS_ACT_OPEN : RS_ACT_NONE;
+    /* One operation per device: events meanwhile are looked at after it. */
+    if (busy || libxl__devd_rs_busy(s))
+        return RS_ACT_DEFER;
+    switch (be) {
+    case RS_BE_GONE:
+        return RS_ACT_RELEASE;
+    case RS_BE_REPLACED:
+        return RS_ACT_REPLACED;
+    case RS_BE_OFFLINE:
+        /* The toolstack removes it (online 0, and it writes Closing over
+         * our state): once the ring is let go and we are Closed, release.
+         * A frontend not using a ring (never connected, or gone) will not
+         * close anything, so do not wait for it. */
+        if (s == RS_CLOSED || s == RS_FAILED)
+            return RS_ACT_REMOVE;
+        a = rs_table(s, fe_col);
+        return a == RS_ACT_NONE && !fe_using_ring(fe_col) ? RS_ACT_DISCONNECT
+                                                          : a;
+    default:
+        return rs_table(s, fe_col);
+    }
+}
+
+devd_rs_adopt_how libxl__devd_rs_adopt(int state, bool hotplug_error,
+                                       bool tapdisk, devd_rs_state *to)
+{
+    switch (state) {
+    case DEVD_XBS_INITWAIT:
+    case DEVD_XBS_INITIALISED:
+        *to = RS_INITWAIT;
+        break;
+    case DEVD_XBS_CONNECTED:
+        *to = RS_CONNECTED;
+        break;
+    case DEVD_XBS_CLOSING:
+        *to = RS_CLOSING;
+        break;
+    default:
+        *to = RS_CLOSED;
+        break;
+    }
+    if (state == DEVD_XBS_CLOSED && hotplug_error)
+        *to = RS_FAILED;
+    if (tapdisk)
+        return RS_ADOPT_ASK;
+    /* A backend that waits needs a tapdisk: start one again. */
+    if (state == DEVD_XBS_INITWAIT)
+        return RS_ADOPT_OPEN;
+    /* Nothing left to serve: released now or when the toolstack says so. */
+    if (*to == RS_FAILED || state == DEVD_XBS_CLOSED)
+        return RS_ADOPT_REST;
+    return RS_ADOPT_FAIL;
 }
 
 /*----- frontend ring information -----*/

@@ -37,24 +37,75 @@ typedef enum {
 #define RS_FE_INVALID 10    /* a state node that is not a XenbusState */
 #define RS_FE__COUNT  11
 
+/* Columns: the backend's side, from its keys and ours. */
+typedef enum {
+    RS_BE_UP,           /* there (and online, if we serve it) */
+    RS_BE_CLOSED,       /* Closed, and not ours: nothing to serve */
+    RS_BE_OFFLINE,      /* online 0: the toolstack is removing it */
+    RS_BE_GONE,         /* its directory has gone */
+    RS_BE_REPLACED,     /* not our generation: a new backend, same ids */
+    RS_BE__COUNT
+} devd_rs_backend;
+
 typedef enum {
     RS_ACT_NONE,
     RS_ACT_DEFER,       /* an operation runs: look again when it ends */
+    RS_ACT_OPEN,        /* a new backend: start its tapdisk, InitWait */
     RS_ACT_CONNECT,     /* read the ring info, hand it to tapdisk */
     RS_ACT_CLOSING,     /* backend -> Closing */
     RS_ACT_DISCONNECT,  /* tapdisk lets the ring go, backend -> Closed */
     RS_ACT_REINIT,      /* frontend starts again: backend -> InitWait */
     RS_ACT_FAIL,        /* the frontend is broken: backend -> Closed */
+    RS_ACT_RELEASE,     /* backend gone: let its tapdisk go, forget it */
+    RS_ACT_REPLACED,    /* the same, then serve the new backend */
+    RS_ACT_REMOVE,      /* the same, and remove the backend directory */
 } devd_rs_action;
 
 const char *libxl__devd_rs_state_name(devd_rs_state s);
 const char *libxl__devd_rs_action_name(devd_rs_action a);
+const char *libxl__devd_rs_backend_name(devd_rs_backend b);
 
 /* Is our state one where an operation runs? */
 bool libxl__devd_rs_busy(devd_rs_state s);
 
-/* The table.  fe_col: a XenbusState 0..8, RS_FE_ABSENT or RS_FE_INVALID. */
-devd_rs_action libxl__devd_rs_next(devd_rs_state s, int fe_col);
+/*
+ * The backend's column.  exists: its state node is there; state and
+ * online as parsed (online -1 if absent); tracked: we serve it; gen_ok:
+ * it carries our generation token (if tracked).
+ */
+devd_rs_backend libxl__devd_rs_backend_col(bool exists, bool tracked,
+                                           bool gen_ok, int state,
+                                           int online);
+
+/*
+ * What to do about an event: from our state (if tracked; busy if an
+ * operation runs), the backend's column and the frontend's (a XenbusState
+ * 0..8, RS_FE_ABSENT or RS_FE_INVALID).  Every input of the handshake is
+ * here; see the table in devd_blkif.c.
+ */
+devd_rs_action libxl__devd_rs_decide(bool tracked, bool busy,
+                                     devd_rs_state s, devd_rs_backend be,
+                                     int fe_col);
+
+/* How a backend found at startup is taken over. */
+typedef enum {
+    RS_ADOPT_OPEN,      /* its tapdisk is gone while it waits in
+                           InitWait: open it afresh */
+    RS_ADOPT_ASK,       /* ask its tapdisk what it serves, then *to */
+    RS_ADOPT_REST,      /* nothing to serve: *to, and look at it again */
+    RS_ADOPT_FAIL,      /* its tapdisk died while devd was down */
+} devd_rs_adopt_how;
+
+const char *libxl__devd_rs_adopt_name(devd_rs_adopt_how h);
+
+/*
+ * A backend that devd had opened (it carries our generation token) and
+ * brought to InitWait or beyond.  state: its XenbusState; hotplug_error:
+ * it says why it failed; tapdisk: its tapdisk answers on its socket.
+ * *to: the state to track it in.
+ */
+devd_rs_adopt_how libxl__devd_rs_adopt(int state, bool hotplug_error,
+                                       bool tapdisk, devd_rs_state *to);
 
 /* The frontend's ring description, validated. */
 typedef enum {

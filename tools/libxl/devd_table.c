@@ -18,6 +18,15 @@ void libxl__devd_table_init(devd_table *t)
     t->nqueued = 0;
 }
 
+static void guest_free(devd_guest *g)
+{
+    int i;
+
+    for (i = 0; i < DEVD_TABLE_MODULES; i++)
+        free(g->priv[i]);
+    free(g);
+}
+
 void libxl__devd_table_dispose(devd_table *t)
 {
     devd_guest *g;
@@ -27,7 +36,7 @@ void libxl__devd_table_dispose(devd_table *t)
         while ((d = SLIST_FIRST(&g->devices)))
             libxl__devd_device_free(t, g, d);
         SLIST_REMOVE_HEAD(&t->guests, next);
-        free(g);
+        guest_free(g);
         t->nguests--;
     }
 }
@@ -53,7 +62,6 @@ devd_guest *libxl__devd_guest_get(devd_table *t, uint32_t domid)
     if (!g)
         return NULL;
     g->domid = domid;
-    g->qemu = DEVD_QEMU_NONE;
     SLIST_INIT(&g->devices);
     SLIST_INSERT_HEAD(&t->guests, g, next);
     t->nguests++;
@@ -66,7 +74,7 @@ bool libxl__devd_guest_drop_if_empty(devd_table *t, devd_guest *g)
         return false;
     SLIST_REMOVE(&t->guests, g, devd_guest, next);
     t->nguests--;
-    free(g);
+    guest_free(g);
     return true;
 }
 
@@ -86,14 +94,20 @@ devd_device *libxl__devd_device_find(devd_guest *g, const char *kind,
 
 devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
                                     const char *kind, int libxl_kind,
-                                    uint32_t devid, devd_dev_state state)
+                                    uint32_t devid, devd_dev_state state,
+                                    size_t ext_size)
 {
     devd_device *d = calloc(1, sizeof(*d));
 
     if (!d)
         return NULL;
+    if (ext_size && !(d->ext = calloc(1, ext_size))) {
+        free(d);
+        return NULL;
+    }
     snprintf(d->kind, sizeof(d->kind), "%s", kind);
     d->libxl_kind = libxl_kind;
+    d->module = -1;
     d->domid = g->domid;
     d->devid = devid;
     d->state = state;
@@ -107,7 +121,6 @@ devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
 
 void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d)
 {
-    libxl__devd_qemu_unref(g, d);
     if (d->queued) {
         STAILQ_REMOVE(&t->queue, d, devd_device, qnext);
         t->nqueued--;
@@ -116,26 +129,12 @@ void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d)
     g->ndevices--;
     t->ndevices--;
     free(d->last_error);
+    free(d->queued_with);
+    free(d->ext);
     free(d);
 }
 
-bool libxl__devd_qemu_ref(devd_guest *g, devd_device *d)
-{
-    if (d->qemu_ref)
-        return false;
-    d->qemu_ref = true;
-    return g->qemu_refs++ == 0;
-}
-
-bool libxl__devd_qemu_unref(devd_guest *g, devd_device *d)
-{
-    if (!d->qemu_ref)
-        return false;
-    d->qemu_ref = false;
-    return --g->qemu_refs == 0;
-}
-
-void libxl__devd_queue_push(devd_table *t, devd_device *d, devd_action act)
+void libxl__devd_queue_push(devd_table *t, devd_device *d, int act)
 {
     d->queued_act = act;
     if (d->queued)
@@ -145,7 +144,7 @@ void libxl__devd_queue_push(devd_table *t, devd_device *d, devd_action act)
     t->nqueued++;
 }
 
-devd_device *libxl__devd_queue_pop(devd_table *t, devd_action *act_r)
+devd_device *libxl__devd_queue_pop(devd_table *t, int *act_r)
 {
     devd_device *d = STAILQ_FIRST(&t->queue);
 
@@ -191,16 +190,6 @@ static void sb_printf(strbuf *sb, const char *fmt, ...)
     }
 }
 
-static const char *qemu_name(devd_qemu_state q)
-{
-    switch (q) {
-    case DEVD_QEMU_NONE: return "none";
-    case DEVD_QEMU_SPAWNING: return "spawning";
-    case DEVD_QEMU_RUNNING: return "running";
-    }
-    return "?";
-}
-
 char *libxl__devd_table_format(const devd_table *t)
 {
     strbuf sb = { 0 };
@@ -210,11 +199,8 @@ char *libxl__devd_table_format(const devd_table *t)
     sb_printf(&sb, "guests %u devices %u queued %u\n", t->nguests,
               t->ndevices, t->nqueued);
     SLIST_FOREACH(g, &t->guests, next) {
-        sb_printf(&sb, "guest %u qemu %s", g->domid, qemu_name(g->qemu));
-        if (g->qemu != DEVD_QEMU_NONE)
-            sb_printf(&sb, " pid %ld refs %d", (long)g->qemu_pid,
-                      g->qemu_refs);
-        sb_printf(&sb, "\n");
+        sb_printf(&sb, "guest %u%s%s\n", g->domid, g->detail[0] ? " " : "",
+                  g->detail);
         SLIST_FOREACH(d, &g->devices, next) {
             sb_printf(&sb, "  device %s %u state %s%s", d->kind, d->devid,
                       libxl__devd_dev_state_name(d->state),

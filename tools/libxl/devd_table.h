@@ -15,47 +15,42 @@
 #include "devd_parse.h"
 #include "devd_policy.h"
 
-typedef enum {
-    DEVD_QEMU_NONE,       /* no QEMU backend for this guest */
-    DEVD_QEMU_SPAWNING,
-    DEVD_QEMU_RUNNING,
-} devd_qemu_state;
+/* Kind modules that may keep data per guest (see libxl_devd_kinds.c). */
+#define DEVD_TABLE_MODULES 4
+#define DEVD_DETAIL_LEN 64
 
 typedef struct devd_device {
     /* identity */
     char kind[DEVD_KIND_LEN];   /* backend kind, as in the path */
     int libxl_kind;             /* libxl__device_kind, or -1 if unknown */
+    int module;                 /* serving kind module, -1: none */
     uint32_t domid, devid;
     /* our view */
     devd_dev_state state;
     bool busy;          /* an operation runs for it */
     bool dirty;         /* an event came while busy: evaluate again */
-    bool qemu_ref;      /* holds a reference on the guest's QEMU */
     int failed_state, failed_online;
     int last_state;     /* backend state at the last event, -1: none */
-    unsigned add_attempts;  /* of the add that runs (script kinds) */
-    bool retry_add;     /* its operation ends: try the add again */
-    /* Not a backend but a removal that a previous devd left unfinished:
-     * its keys are in a private copy (libxl_devd_hotplug.c). */
-    bool leftover;
     char *last_error;   /* malloc'd, or NULL */
-    /* Per-kind state of the module that serves it (the vbd3 ring server),
-     * released by that module before the device is freed. */
+    /* The serving module's data (ext_size bytes, zeroed), freed with the
+     * device once the module has released what it holds. */
     void *ext;
     const char *detail; /* static text shown in the status, or NULL */
-    /* Waiting for a hotplug-script slot (see libxl_devd.c). */
+    /* Waiting for an operation slot (see libxl_devd.c). */
     bool queued;
-    devd_action queued_act;
+    int queued_act;
+    void *queued_with;  /* the owner's (malloc'd), freed with the device */
     STAILQ_ENTRY(devd_device) qnext;
     SLIST_ENTRY(devd_device) next;
 } devd_device;
 
 typedef struct devd_guest {
     uint32_t domid;
-    devd_qemu_state qemu;
-    pid_t qemu_pid;     /* if known */
-    int qemu_refs;      /* devices holding a QEMU reference */
     unsigned ndevices;
+    /* Each module's data for this guest (malloc'd by it, or NULL), freed
+     * with the guest once the module has released what it holds. */
+    void *priv[DEVD_TABLE_MODULES];
+    char detail[DEVD_DETAIL_LEN];       /* shown in the status */
     SLIST_HEAD(, devd_device) devices;
     SLIST_ENTRY(devd_guest) next;
 } devd_guest;
@@ -79,23 +74,21 @@ bool libxl__devd_guest_drop_if_empty(devd_table *t, devd_guest *g);
 
 devd_device *libxl__devd_device_find(devd_guest *g, const char *kind,
                                      uint32_t devid);
-/* Adds a new device in state `state`; NULL when out of memory. */
+/* Adds a new device in state `state`, with ext_size zeroed bytes at ext
+ * if ext_size; NULL when out of memory. */
 devd_device *libxl__devd_device_add(devd_table *t, devd_guest *g,
                                     const char *kind, int libxl_kind,
-                                    uint32_t devid, devd_dev_state state);
-/* Unlinks and frees the device (releasing its QEMU reference). */
+                                    uint32_t devid, devd_dev_state state,
+                                    size_t ext_size);
+/* Unlinks and frees the device, and its ext. */
 void libxl__devd_device_free(devd_table *t, devd_guest *g, devd_device *d);
 
-/* QEMU references: take returns true if this is the guest's first one. */
-bool libxl__devd_qemu_ref(devd_guest *g, devd_device *d);
-/* Returns true if that was the guest's last reference. */
-bool libxl__devd_qemu_unref(devd_guest *g, devd_device *d);
-
-/* The FIFO of devices waiting for a hotplug-script slot.  A device is in it
- * at most once; freeing a device takes it out. */
-void libxl__devd_queue_push(devd_table *t, devd_device *d, devd_action act);
+/* The FIFO of devices waiting for an operation slot.  A device is in it
+ * at most once (pushing it again updates its action); freeing a device
+ * takes it out. */
+void libxl__devd_queue_push(devd_table *t, devd_device *d, int act);
 /* The oldest queued device (and its action), or NULL. */
-devd_device *libxl__devd_queue_pop(devd_table *t, devd_action *act_r);
+devd_device *libxl__devd_queue_pop(devd_table *t, int *act_r);
 
 /* Replaces the last error (NULL clears it). */
 void libxl__devd_device_set_error(devd_device *d, const char *msg);

@@ -4,12 +4,14 @@
  * One long-running ao watches /local/domain/<self>/backend.  Every watch
  * event gets a nested ao for its own memory, freed before the callback
  * returns; every device operation that has to wait (hotplug script, QEMU
- * spawn, backend teardown) gets a nested ao of its own, freed when the
- * operation ends.  At most one operation runs per device; events that come
+ * spawn, tapdisk) gets a nested ao of its own, freed when the operation
+ * ends.  At most one operation runs per device; events that come
  * meanwhile mark the device dirty and it is looked at again afterwards.
  *
- * The rules that decide what an event means are in devd_policy.c, the
- * tables in devd_table.c, the path and value parsers in devd_parse.c.
+ * What an event means for a device is its kind module's business (see
+ * libxl_devd_internal.h); this file dispatches by the backend directory's
+ * name and keeps the tables, the operations and their slots.  Adoption at
+ * startup is in libxl_devd_adopt.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -18,70 +20,103 @@
 #include "libxl_devd_internal.h"
 
 /*
- * At most one hotplug-script add per online CPU of the driver domain runs
- * at once (at most DEVD_SCRIPT_SLOTS_MAX); further adds wait in a FIFO.
- * libxl gives each script 40 s, and the scripts are CPU-bound (forks and
- * execs, dear in a PV domain): two on one CPU each take twice as long, and
- * under load both lost the race where one after the other would not, and
- * they starved the kernel thread that brings new backends to InitWait,
- * which dom0 waits 10 s for.  Queued here, their clock starts when they
- * can run.  Removals never wait: the toolstack gives us only 10 s before
- * it deletes the backend directory itself.
+ * At most one slotted operation (a hotplug-script add) per online CPU of
+ * the driver domain runs at once (at most DEVD_SLOTS_MAX); further ones
+ * wait in a FIFO.  libxl gives each script 40 s, and the scripts are
+ * CPU-bound (forks and execs, dear in a PV domain): two on one CPU each
+ * take twice as long, and under load both lost the race where one after
+ * the other would not, and they starved the kernel thread that brings new
+ * backends to InitWait, which dom0 waits 10 s for.  Queued here, their
+ * clock starts when they can run.  Removals never wait: the toolstack
+ * gives us only 10 s before it deletes the backend directory itself.
  */
-#define DEVD_SCRIPT_SLOTS_MAX 4
+#define DEVD_SLOTS_MAX 4
 
-static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
-                          libxl__devd_state *dds, const char *kind,
-                          uint32_t domid, uint32_t devid);
-static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
-                     devd_guest *g, devd_device *d);
-static void devd_remove(libxl__egc *egc, libxl__gc *gc,
-                        libxl__devd_state *dds, devd_guest *g,
-                        devd_device *d);
-static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
-                        devd_guest *g, devd_device *d);
-static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
-                              int rc);
-static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
-                           devd_guest *g, devd_device *d, devd_action act);
-static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
-                          const char *watch_path, const char *event_path);
-static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
-                          int rc);
 static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc);
 
-/*----- small helpers -----*/
+/*----- the kind table -----*/
 
-static bool qemu_kind(int k)
+static int devd_kind_index(const libxl__devd_kind *k)
 {
-    return k == LIBXL__DEVICE_KIND_QDISK || k == LIBXL__DEVICE_KIND_9PFS;
+    int i;
+
+    for (i = 0; libxl__devd_kinds[i]; i++)
+        if (libxl__devd_kinds[i] == k)
+            return i;
+    return -1;
 }
 
-static bool served_kind(int k)
+static const libxl__devd_kind *devd_kind_at(int i)
 {
-    return k == LIBXL__DEVICE_KIND_VBD || k == LIBXL__DEVICE_KIND_VIF ||
-           qemu_kind(k);
+    return i < 0 ? &libxl__devd_kind_unserved : libxl__devd_kinds[i];
 }
+
+const libxl__devd_kind *libxl__devd_kind_find(const char *name)
+{
+    const char *const *n;
+    int i;
+
+    for (i = 0; libxl__devd_kinds[i]; i++)
+        for (n = libxl__devd_kinds[i]->names; *n; n++)
+            if (!strcmp(*n, name))
+                return libxl__devd_kinds[i];
+    return &libxl__devd_kind_unserved;
+}
+
+void *libxl__devd_kind_state(libxl__devd_state *dds,
+                             const libxl__devd_kind *k)
+{
+    int i = devd_kind_index(k);
+
+    return i < 0 ? NULL : dds->kind_state[i];
+}
+
+void *libxl__devd_guest_data(libxl__devd_state *dds, devd_guest *g,
+                             const libxl__devd_kind *k, size_t size)
+{
+    STATE_AO_GC(dds->ao);
+    int i = devd_kind_index(k);
+
+    assert(i >= 0);
+    if (!g->priv[i] && size)
+        g->priv[i] = libxl__zalloc(NOGC, size);
+    return g->priv[i];
+}
+
+bool libxl__devd_served_by(const devd_device *d, const libxl__devd_kind *k)
+{
+    return d->module >= 0 && libxl__devd_kinds[d->module] == k;
+}
+
+bool libxl__devd_stopping(const libxl__devd_state *dds)
+{
+    return dds->aborting;
+}
+
+/*----- XenStore helpers -----*/
 
 const char *libxl__devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
-                                const devd_device *d)
+                                const char *name, uint32_t domid,
+                                uint32_t devid)
 {
-    return GCSPRINTF("%s/%s/%u/%u", dds->be_path, d->kind, d->domid,
-                     d->devid);
+    return GCSPRINTF("%s/%s/%u/%u", dds->be_path, name, domid, devid);
+}
+
+const char *libxl__devd_dev_path(libxl__gc *gc, libxl__devd_state *dds,
+                                 const devd_device *d)
+{
+    return libxl__devd_be_path(gc, dds, d->kind, d->domid, d->devid);
 }
 
 void libxl__devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
-                           libxl__device *ldev)
+                           int frontend_kind, libxl__device *ldev)
 {
     ldev->backend_devid = d->devid;
     ldev->backend_domid = dds->self_domid;
     ldev->devid = d->devid;
     ldev->domid = d->domid;
     ldev->backend_kind = d->libxl_kind;
-    /* A qdisk's frontend is a vbd. */
-    ldev->kind = d->libxl_kind == LIBXL__DEVICE_KIND_QDISK ||
-                 d->libxl_kind == LIBXL__DEVICE_KIND_VBD3
-                 ? LIBXL__DEVICE_KIND_VBD : d->libxl_kind;
+    ldev->kind = frontend_kind;
 }
 
 /*
@@ -118,6 +153,15 @@ int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t, const char *path,
     return 0;
 }
 
+char **libxl__devd_list(libxl__gc *gc, const char *path, unsigned int *n)
+{
+    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
+
+    if (!l)
+        *n = 0;
+    return l;
+}
+
 /*
  * Runs body in a XenStore transaction, again as long as the commit meets
  * a conflict.  body returns 0 to commit, DEVD_TXN_NOTHING to end without
@@ -151,424 +195,10 @@ const char *libxl__devd_show(libxl__gc *gc, const char *s)
                               s, strlen(s));
 }
 
-/*
- * Tells the toolstack and the user why a backend did not come up, the way
- * the hotplug scripts do, unless a script already said so.  Never
- * recreates a backend directory that is gone.
- */
-struct devd_error_txn {
-    const char *be, *msg;
-};
-
-static int devd_publish_error_txn(libxl__gc *gc, xs_transaction_t t,
-                                  void *arg)
-{
-    const struct devd_error_txn *e = arg;
-    const char *state, *status;
-    int rc;
-
-    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/state", e->be), &state);
-    if (rc) return rc;
-    if (!state) return DEVD_TXN_NOTHING;        /* gone: never recreated */
-    rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/hotplug-status", e->be),
-                                &status);
-    if (rc) return rc;
-    if (status && !strcmp(status, "error"))
-        return DEVD_TXN_NOTHING;                /* the script said why */
-    rc = libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-error", e->be), "%s",
-                          e->msg);
-    if (rc) return rc;
-    return libxl__xs_printf(gc, t, GCSPRINTF("%s/hotplug-status", e->be),
-                            "error");
-}
-
-static void devd_publish_error(libxl__gc *gc, libxl__devd_state *dds,
-                               const devd_device *d, const char *msg)
-{
-    struct devd_error_txn e = { libxl__devd_be_path(gc, dds, d), msg };
-
-    libxl__devd_xs_txn(gc, devd_publish_error_txn, &e);
-}
-
-void libxl__devd_fail(libxl__gc *gc, libxl__devd_state *dds, devd_device *d,
-                      const char *why, bool publish)
-{
-    int state = -1, online = -1;
-    bool exists, values_ok;
-
-    d->state = DEVD_DEV_FAILED;
-    libxl__devd_device_set_error(d, why);
-    /* Remember what the backend looked like, so that only a real change
-     * of state or online retries. */
-    if (libxl__devd_read_values(gc, libxl__devd_be_path(gc, dds, d), d->domid, &exists,
-                         &values_ok, &state, &online) || !values_ok)
-        state = online = -1;
-    d->failed_state = state;
-    d->failed_online = online;
-    DLOG(ERROR, d, "backend failed: %s (retried on its next state or online"
-         " change)", why);
-    if (publish)
-        devd_publish_error(gc, dds, d, why);
-}
-
-devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
-                            devd_device *d)
-{
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    devd_op *op = libxl__zalloc(&nested->gc, sizeof(*op));
-
-    op->dds = dds;
-    op->nested = nested;
-    op->guest = g;
-    op->dev = d;
-    libxl__devd_fill_ldev(dds, d, &op->ldev);
-    d->busy = true;
-    dds->ops_inflight++;
-    return op;
-}
-
-void libxl__devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
-                                     devd_guest *g)
-{
-    uint32_t domid = g->domid;
-
-    if (!libxl__devd_guest_drop_if_empty(&dds->table, g))
-        return;
-    LOGD(DEBUG, domid, "no device left, guest dropped");
-    /* Clear what libxl keeps for this guest here (QEMU pid ...). */
-    libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u", domid));
-}
-
-/* Frees a device and what its serving module keeps for it. */
-static void devd_device_free(libxl__gc *gc, libxl__devd_state *dds,
-                             devd_guest *g, devd_device *d)
-{
-    libxl__devd_vbd3_dispose(gc, d);
-    libxl__devd_device_free(&dds->table, g, d);
-}
-
-/*----- the guest's QEMU (qdisk, 9pfs) -----*/
-
-/* Is pid a QEMU serving domid?  Guards against pid reuse.  (Not
- * libxl_read_file_contents: it trusts st_size, which /proc says is 0.) */
-static bool devd_qemu_alive(libxl__gc *gc, pid_t pid, uint32_t domid)
-{
-    char buf[4096];
-    size_t len = 0;
-    ssize_t r;
-    int fd;
-
-    if (pid <= 1 || kill(pid, 0))
-        return false;
-    fd = open(GCSPRINTF("/proc/%d/cmdline", pid), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    while (len < sizeof(buf) &&
-           (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
-        len += (size_t)r;
-    close(fd);
-    return libxl__devd_cmdline_serves_domid(buf, len, domid);
-}
-
-static pid_t devd_qemu_recorded_pid(libxl__gc *gc, uint32_t domid)
-{
-    const char *s = NULL;
-    uint32_t pid;
-
-    if (libxl__xs_read_checked(gc, XBT_NULL,
-                               GCSPRINTF("libxl/%u/qdisk-backend-pid", domid),
-                               &s) || !s)
-        return 0;
-    if (libxl__devd_parse_uint(s, INT_MAX, &pid))
-        return 0;
-    return (pid_t)pid;
-}
-
-static void devd_qemu_stop(libxl__gc *gc, devd_guest *g)
-{
-    pid_t pid = g->qemu_pid ? g->qemu_pid
-                            : devd_qemu_recorded_pid(gc, g->domid);
-
-    if (pid && devd_qemu_alive(gc, pid, g->domid)) {
-        LOGD(INFO, g->domid, "last QEMU-served device gone: stopping QEMU"
-             " backend pid %ld", (long)pid);
-        if (kill(pid, SIGHUP))
-            LOGED(ERROR, g->domid, "failed to signal QEMU pid %ld", (long)pid);
-    } else {
-        LOGD(INFO, g->domid, "QEMU backend already gone");
-    }
-    libxl__xs_rm_checked(gc, XBT_NULL,
-                         GCSPRINTF("libxl/%u/qdisk-backend-pid", g->domid));
-    libxl__xs_rm_checked(gc, XBT_NULL,
-                         GCSPRINTF("device-model/%u", g->domid));
-    g->qemu = DEVD_QEMU_NONE;
-    g->qemu_pid = 0;
-}
-
-static void devd_qemu_spawn(libxl__egc *egc, libxl__devd_state *dds,
-                            devd_guest *g, devd_device *d)
-{
-    devd_op *op = libxl__devd_op_new(dds, g, d);
-
-    g->qemu = DEVD_QEMU_SPAWNING;
-    d->state = DEVD_DEV_ADDING;
-    op->dmss.guest_domid = g->domid;
-    op->dmss.spawn.ao = op->nested;
-    op->dmss.callback = devd_qemu_spawned;
-    libxl__spawn_qdisk_backend(egc, &op->dmss);
-}
-
-static void devd_qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
-                              int rc)
-{
-    devd_op *op = CONTAINER_OF(dmss, *op, dmss);
-    libxl__devd_state *dds = op->dds;
-    devd_guest *g = op->guest;
-    devd_device *d;
-    STATE_AO_GC(op->nested);
-
-    if (!rc) {
-        g->qemu = DEVD_QEMU_RUNNING;
-        g->qemu_pid = devd_qemu_recorded_pid(gc, g->domid);
-        LOGD(INFO, g->domid, "QEMU backend started, pid %ld",
-             (long)g->qemu_pid);
-        op->dev->state = DEVD_DEV_CONNECTED;
-        libxl__devd_device_set_error(op->dev, NULL);
-        goto out;
-    }
-
-    /* Every device waiting for this QEMU failed with it. */
-    g->qemu = DEVD_QEMU_NONE;
-    g->qemu_pid = 0;
-    SLIST_FOREACH(d, &g->devices, next) {
-        if (!d->qemu_ref)
-            continue;
-        libxl__devd_qemu_unref(g, d);
-        libxl__devd_fail(gc, dds, d,
-                  rc == ERROR_ABORTED ? "aborted while starting QEMU"
-                  : GCSPRINTF("QEMU backend failed to start (rc=%d)", rc),
-                  rc != ERROR_ABORTED);
-    }
-
-out:
-    libxl__devd_op_done(egc, op);
-}
-
-/*----- add -----*/
-
-static void devd_add(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
-                     devd_guest *g, devd_device *d)
-{
-    if (qemu_kind(d->libxl_kind)) {
-        libxl__devd_qemu_ref(g, d);
-        if (g->qemu != DEVD_QEMU_NONE) {
-            /* The guest's QEMU picks every backend up by itself. */
-            d->state = DEVD_DEV_CONNECTED;
-            libxl__devd_device_set_error(d, NULL);
-            DLOG(DEBUG, d, "served by the guest's QEMU (refs %d)",
-                 g->qemu_refs);
-            return;
-        }
-        DLOG(INFO, d, "starting the guest's QEMU backend");
-        devd_qemu_spawn(egc, dds, g, d);
-        return;
-    }
-
-    d->state = DEVD_DEV_ADDING;
-    d->add_attempts = 0;
-    d->retry_add = false;
-    devd_script_op(egc, dds, g, d, DEVD_ACT_ADD);
-}
-
-/*----- remove and forget -----*/
-
-static void devd_remove(libxl__egc *egc, libxl__gc *gc,
-                        libxl__devd_state *dds, devd_guest *g,
-                        devd_device *d)
-{
-    if (qemu_kind(d->libxl_kind)) {
-        libxl__device ldev;
-
-        DLOG(INFO, d, "removing (QEMU-served)");
-        if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
-            devd_qemu_stop(gc, g);
-        libxl__devd_fill_ldev(dds, d, &ldev);
-        libxl__device_destroy(gc, &ldev);
-        devd_device_free(gc, dds, g, d);
-        libxl__devd_drop_guest_if_empty(gc, dds, g);
-        return;
-    }
-
-    d->state = DEVD_DEV_REMOVING;
-    devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
-}
-
-/* Runs the hotplug remove of a removal a previous devd left unfinished. */
-void libxl__devd_remove_leftover(libxl__egc *egc, libxl__devd_state *dds,
-                                 devd_guest *g, devd_device *d)
-{
-    d->state = DEVD_DEV_REMOVING;
-    devd_script_op(egc, dds, g, d, DEVD_ACT_REMOVE);
-}
-
-/*----- hotplug-script operations, at most script_slots at once -----*/
-
-static void devd_script_start(libxl__egc *egc, libxl__devd_state *dds,
-                              devd_guest *g, devd_device *d, devd_action act)
-{
-    devd_op *op = libxl__devd_op_new(dds, g, d);
-
-    op->script = true;
-    dds->script_ops++;
-    if (act == DEVD_ACT_REMOVE)
-        libxl__devd_hotplug_remove(egc, op);
-    else
-        libxl__devd_hotplug_add(egc, op);
-}
-
-static void devd_script_op(libxl__egc *egc, libxl__devd_state *dds,
-                           devd_guest *g, devd_device *d, devd_action act)
-{
-    EGC_GC;
-
-    if (act == DEVD_ACT_REMOVE || dds->script_ops < dds->script_slots) {
-        devd_script_start(egc, dds, g, d, act);
-        return;
-    }
-    /* Busy while queued: events meanwhile mark it dirty, and it is never
-     * freed before its turn comes. */
-    d->busy = true;
-    libxl__devd_queue_push(&dds->table, d, act);
-    DLOG(DEBUG, d, "queued for a hotplug-script slot (%u waiting)",
-         dds->table.nqueued);
-}
-
-/* A slot was freed: start the oldest queued operation. */
-static void devd_script_next(libxl__egc *egc, libxl__devd_state *dds)
-{
-    EGC_GC;
-    devd_device *d;
-    devd_action act;
-
-    while (dds->script_ops < dds->script_slots &&
-           (d = libxl__devd_queue_pop(&dds->table, &act))) {
-        devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
-        devd_observation o = { .tracked = true, .dev_state = d->state,
-                               .last_state = -1 };
-
-        /* Removed while it waited (the event rules say so): tear it down
-         * instead of bringing it up and waiting for an InitWait that will
-         * not come. */
-        if (act == DEVD_ACT_ADD && d->dirty &&
-            !libxl__devd_read_values(gc, libxl__devd_be_path(gc, dds, d), d->domid,
-                              &o.exists, &o.values_ok, &o.state,
-                              &o.online) &&
-            libxl__devd_classify(&o) == DEVD_ACT_REMOVE) {
-            act = DEVD_ACT_REMOVE;
-            d->state = DEVD_DEV_REMOVING;
-        }
-        /* Still dirty: looked at again when this operation ends. */
-        d->busy = false;    /* devd_op_new takes it again */
-        devd_script_start(egc, dds, g, d, act);
-    }
-}
-
-/* An operation that still runs gives its slot back (a retry's pause). */
-void libxl__devd_script_slot_release(libxl__egc *egc, devd_op *op)
-{
-    if (!op->script)
-        return;
-    op->script = false;
-    op->dds->script_ops--;
-    devd_script_next(egc, op->dds);
-}
-
-static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
-                        devd_guest *g, devd_device *d)
-{
-    if (d->state == DEVD_DEV_CONNECTED && !qemu_kind(d->libxl_kind))
-        DLOG(WARN, d, "backend directory removed under us: its hotplug"
-             " remove could not run");
-    else
-        DLOG(DEBUG, d, "backend directory gone, forgetting it");
-    if (libxl__devd_qemu_unref(g, d) && g->qemu != DEVD_QEMU_NONE)
-        devd_qemu_stop(gc, g);
-    devd_device_free(gc, dds, g, d);
-    libxl__devd_drop_guest_if_empty(gc, dds, g);
-}
-
-/*----- end of an operation -----*/
-
-/* The next attempt of an add whose script was killed, unless the events
- * looked at meanwhile took the device elsewhere (removed, forgotten). */
-static void devd_retry_add(libxl__egc *egc, libxl__devd_state *dds,
-                           const char *kind, uint32_t domid, uint32_t devid)
-{
-    devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
-    devd_device *d = libxl__devd_device_find(g, kind, devid);
-
-    if (!d || d->busy || d->state != DEVD_DEV_ADDING)
-        return;
-    devd_script_op(egc, dds, g, d, DEVD_ACT_ADD);
-}
-
-void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
-{
-    libxl__devd_state *dds = op->dds;
-    devd_guest *g = op->guest;
-    devd_device *d = op->dev;
-    bool removed = op->removed;
-    bool dirty = d->dirty;
-    bool script = op->script;
-    bool retry = d->retry_add;
-    char kind[DEVD_KIND_LEN];
-    uint32_t domid = d->domid, devid = d->devid;
-
-    memcpy(kind, d->kind, sizeof(kind));
-    d->busy = false;
-    d->dirty = false;
-    d->retry_add = false;
-
-    {
-        STATE_AO_GC(op->nested);
-        if (removed) {
-            devd_device_free(gc, dds, g, d);
-            libxl__devd_drop_guest_if_empty(gc, dds, g);
-        }
-    }
-    libxl__nested_ao_free(op->nested);    /* frees op */
-    dds->ops_inflight--;
-    if (script)
-        dds->script_ops--;
-
-    if (dds->aborting) {
-        if (!dds->ops_inflight)
-            devd_finish(egc, dds, ERROR_ABORTED);
-        return;
-    }
-
-    if (dirty) {
-        /* Something changed while we were busy: look again.  After a
-         * removal, at a backend that may be new (the old directory went
-         * before the remove script ran, and dom0 may have attached the
-         * same device again meanwhile). */
-        libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-        STATE_AO_GC(nested);
-        devd_evaluate(egc, gc, dds, kind, domid, devid);
-        libxl__nested_ao_free(nested);
-    }
-    if (retry && !removed)
-        devd_retry_add(egc, dds, kind, domid, devid);
-    if (script)
-        devd_script_next(egc, dds);
-}
-
-/*----- events -----*/
-
 /* Reads and strictly parses a backend's state or online node.  *present
  * is false if it is not there; *ok is true if it is and parses (junk is
  * logged: it is left alone until it changes). */
-static int devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
+int libxl__devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
                            const char *key, bool *present, bool *ok, int *val)
 {
     const char *v = NULL;
@@ -596,7 +226,6 @@ static int devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
     return 0;
 }
 
-/* Reads and strictly parses a backend's state and online. */
 int libxl__devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
                             bool *exists, bool *values_ok,
                             int *state, int *online)
@@ -605,138 +234,113 @@ int libxl__devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
     int rc;
 
     *values_ok = false;
-    rc = devd_read_value(gc, be, domid, "state", exists, &state_ok, state);
+    rc = libxl__devd_read_value(gc, be, domid, "state", exists, &state_ok,
+                                state);
     if (rc || !*exists || !state_ok) return rc;
-    rc = devd_read_value(gc, be, domid, "online", &present, values_ok, online);
-    return rc;
+    return libxl__devd_read_value(gc, be, domid, "online", &present,
+                                  values_ok, online);
 }
 
-/* Said once per device, when it is first tracked. */
-static void devd_log_unsupported(libxl__gc *gc, const devd_device *d)
+/*----- the tables -----*/
+
+devd_device *libxl__devd_device_new(libxl__gc *gc, libxl__devd_state *dds,
+                                    const libxl__devd_kind *k,
+                                    const char *name, uint32_t domid,
+                                    uint32_t devid, devd_dev_state state,
+                                    devd_guest **g_r)
 {
-    DLOG(INFO, d, "not a kind devd serves, ignoring it");
+    devd_guest *g = libxl__devd_guest_get(&dds->table, domid);
+    libxl__device_kind lk;
+    devd_device *d;
+
+    if (libxl__device_kind_from_string(name, &lk))
+        lk = -1;
+    d = g ? libxl__devd_device_add(&dds->table, g, name, lk, devid, state,
+                                   k->device_size) : NULL;
+    if (!d) {
+        LOGD(ERROR, domid, "%s %u: out of memory, not tracked", name, devid);
+        if (g) libxl__devd_guest_drop_if_empty(&dds->table, g);
+        return NULL;
+    }
+    d->module = devd_kind_index(k);
+    *g_r = g;
+    return d;
 }
 
-/* The libxl kind of a backend kind name, or -1 if devd does not serve it. */
-static int devd_kind(const char *kind)
+/* What the modules hold for g, then g if it has no device left. */
+static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
+                                     devd_guest *g)
 {
-    libxl__device_kind k;
+    uint32_t domid = g->domid;
+    const libxl__devd_kind *k;
+    int i;
 
-    if (libxl__device_kind_from_string(kind, &k) || !served_kind(k))
-        return -1;
-    return k;
+    if (!SLIST_EMPTY(&g->devices))
+        return;
+    for (i = 0; (k = libxl__devd_kinds[i]); i++)
+        if (g->priv[i] && k->guest_dispose)
+            k->guest_dispose(gc, dds, g, g->priv[i]);
+    libxl__devd_guest_drop_if_empty(&dds->table, g);
+    LOGD(DEBUG, domid, "no device left, guest dropped");
+    /* Clear what libxl keeps for this guest here (QEMU pid ...). */
+    libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u", domid));
 }
 
-static bool devd_hotplug_connected(libxl__gc *gc, const char *be)
+static void devd_dispose_device(libxl__gc *gc, libxl__devd_state *dds,
+                                devd_device *d)
 {
-    const char *hs = NULL;
+    const libxl__devd_kind *k = devd_kind_at(d->module);
 
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/hotplug-status", be),
-                           &hs);
-    return hs && !strcmp(hs, "connected");
+    if (k->dispose)
+        k->dispose(gc, dds, d);
 }
+
+void libxl__devd_device_drop(libxl__gc *gc, libxl__devd_state *dds,
+                             devd_guest *g, devd_device *d)
+{
+    devd_dispose_device(gc, dds, d);
+    libxl__devd_device_free(&dds->table, g, d);
+    devd_drop_guest_if_empty(gc, dds, g);
+}
+
+/* What the modules hold (watches, sockets, per-guest data); backends
+ * and processes stay up for the next devd to adopt. */
+static void devd_dispose_all(libxl__gc *gc, libxl__devd_state *dds)
+{
+    const libxl__devd_kind *k;
+    devd_guest *g;
+    devd_device *d;
+    int i;
+
+    SLIST_FOREACH(g, &dds->table.guests, next) {
+        SLIST_FOREACH(d, &g->devices, next)
+            devd_dispose_device(gc, dds, d);
+        for (i = 0; (k = libxl__devd_kinds[i]); i++)
+            if (g->priv[i] && k->guest_dispose)
+                k->guest_dispose(gc, dds, g, g->priv[i]);
+    }
+    libxl__devd_table_dispose(&dds->table);
+}
+
+/*----- events -----*/
 
 static void devd_evaluate(libxl__egc *egc, libxl__gc *gc,
-                          libxl__devd_state *dds, const char *kind,
+                          libxl__devd_state *dds, const char *name,
                           uint32_t domid, uint32_t devid)
 {
-    const char *be;
-    devd_observation o = { 0 };
-    devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
-    devd_device *d = libxl__devd_device_find(g, kind, devid);
-    devd_action act;
-    int k;
-
-    /* vbd3 backends are served in-process by the ring server. */
-    if (!strcmp(kind, "vbd3")) {
-        libxl__devd_vbd3_evaluate(egc, gc, dds, domid, devid);
+    if (dds->aborting)
         return;
-    }
-    be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid, devid);
-    if (libxl__devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
-                         &o.state, &o.online)) {
-        LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
-        return;
-    }
-    o.tracked = d != NULL;
-    if (d) {
-        o.dev_state = d->state;
-        o.busy = d->busy;
-        o.failed_state = d->failed_state;
-        o.failed_online = d->failed_online;
-        o.last_state = d->last_state;
-        o.qemu_kind = qemu_kind(d->libxl_kind);
-        if (o.exists && o.values_ok)
-            d->last_state = o.state;
-    }
-    act = libxl__devd_classify(&o);
-    LOGD(DEBUG, domid, "%s %u: state %d online %d tracked %s -> %s", kind,
-         devid, o.exists && o.values_ok ? o.state : -1,
-         o.exists && o.values_ok ? o.online : -1,
-         d ? libxl__devd_dev_state_name(d->state) : "no",
-         libxl__devd_action_name(act));
-
-    switch (act) {
-    case DEVD_ACT_IGNORE:
-    case DEVD_ACT_BAD_VALUE:
-        return;
-    case DEVD_ACT_DEFER:
-        d->dirty = true;
-        return;
-    case DEVD_ACT_FORGET:
-        devd_forget(gc, dds, g, d);
-        return;
-    case DEVD_ACT_REMOVE:
-        devd_remove(egc, gc, dds, g, d);
-        return;
-    case DEVD_ACT_RETRY:
-        DLOG(INFO, d, "retrying after: %s",
-             d->last_error ? d->last_error : "failure");
-        devd_add(egc, gc, dds, g, d);
-        return;
-    case DEVD_ACT_READD:
-        /* A frontend that starts over leaves hotplug-status as it was; a
-         * backend driver bound anew (netback) has removed it. */
-        if (devd_hotplug_connected(gc, be)) {
-            DLOG(DEBUG, d, "back in InitWait, its script's work still"
-                 " stands (hotplug-status connected)");
-            return;
-        }
-        DLOG(INFO, d, "backend back in InitWait (was state %d) without"
-             " being closed: running its hotplug add again", o.last_state);
-        devd_add(egc, gc, dds, g, d);
-        return;
-    case DEVD_ACT_ADD:
-        break;
-    }
-
-    /* A device we did not know. */
-    g = libxl__devd_guest_get(&dds->table, domid);
-    k = devd_kind(kind);
-    d = g ? libxl__devd_device_add(&dds->table, g, kind, k, devid,
-                                   k < 0 ? DEVD_DEV_UNSUPPORTED
-                                         : DEVD_DEV_ADDING) : NULL;
-    if (!d) {
-        LOGD(ERROR, domid, "%s %u: out of memory, not tracked", kind, devid);
-        if (g) libxl__devd_drop_guest_if_empty(gc, dds, g);
-        return;
-    }
-    d->last_state = o.state;
-    if (k < 0) {
-        devd_log_unsupported(gc, d);
-        return;
-    }
-    devd_add(egc, gc, dds, g, d);
+    libxl__devd_kind_find(name)->changed(egc, gc, dds, name, domid, devid);
 }
 
-/* A directory's children; none if it cannot be listed. */
-static char **devd_list(libxl__gc *gc, const char *path, unsigned int *n)
+void libxl__devd_reevaluate(libxl__egc *egc, libxl__devd_state *dds,
+                            const char *name, uint32_t domid, uint32_t devid)
 {
-    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
 
-    if (!l)
-        *n = 0;
-    return l;
+    devd_evaluate(egc, gc, dds, name, domid, devid);
+    libxl__nested_ao_free(nested);
 }
 
 /* One guest's backend directories (<kind>/<domid>) as listed once, so
@@ -769,7 +373,7 @@ static bool devd_listed(libxl__gc *gc, libxl__devd_state *dds,
         else
             ls->used++;
         ls->dir[j] = dir;
-        ls->names[j] = devd_list(gc, dir, &ls->n[j]);
+        ls->names[j] = libxl__devd_list(gc, dir, &ls->n[j]);
     }
     for (i = 0; i < ls->n[j]; i++)
         if (!strcmp(ls->names[j][i], id))
@@ -860,211 +464,132 @@ out:
     libxl__nested_ao_free(nested);
 }
 
-/*----- startup adoption -----*/
+/*----- operations, and their slots -----*/
 
-/* An action left to take on an adopted device, by its key: an earlier
- * one may free devices and guests. */
+devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
+                            devd_device *d, size_t size)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    devd_op *op;
+
+    assert(size >= sizeof(*op));
+    op = libxl__zalloc(&nested->gc, size);
+    op->dds = dds;
+    op->nested = nested;
+    op->guest = g;
+    op->dev = d;
+    d->busy = true;
+    dds->ops_inflight++;
+    return op;
+}
+
+/* A device waiting for a slot: what to start, and how big its op is. */
 typedef struct {
-    char kind[DEVD_KIND_LEN];
-    uint32_t domid, devid;
-    devd_action act;
-} devd_pending;
+    devd_op_start_fn *start;
+    size_t size;
+} devd_queued;
 
-/* Tracks one existing backend; returns the action still to take.  Reads
- * only the keys that decide it: a Connected backend costs one read. */
-static devd_action devd_adopt_one(libxl__gc *gc, libxl__devd_state *dds,
-                                  const char *kind, uint32_t domid,
-                                  uint32_t devid)
+static void devd_op_start(libxl__egc *egc, libxl__devd_state *dds,
+                          devd_guest *g, devd_device *d, int act,
+                          size_t size, devd_op_start_fn *start)
 {
-    const char *be = GCSPRINTF("%s/%s/%u/%u", dds->be_path, kind, domid,
-                               devid);
-    bool exists, values_ok, present, track, hs_connected = false;
-    int state = -1, online = -1, k = devd_kind(kind);
-    devd_dev_state initial = DEVD_DEV_ADDING;
-    devd_action act;
-    devd_guest *g;
+    devd_op *op = libxl__devd_op_new(dds, g, d, size);
+
+    op->slot = true;
+    dds->slot_ops++;
+    start(egc, op, act);
+}
+
+void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
+                            devd_guest *g, devd_device *d, int act, bool now,
+                            size_t size, devd_op_start_fn *start)
+{
+    EGC_GC;
+    devd_queued *q;
+
+    if (now || dds->slot_ops < dds->slots) {
+        devd_op_start(egc, dds, g, d, act, size, start);
+        return;
+    }
+    /* Busy while queued: events meanwhile mark it dirty, and it is never
+     * freed before its turn comes. */
+    q = libxl__zalloc(NOGC, sizeof(*q));
+    q->start = start;
+    q->size = size;
+    free(d->queued_with);
+    d->queued_with = q;
+    d->busy = true;
+    libxl__devd_queue_push(&dds->table, d, act);
+    DLOG(DEBUG, d, "queued for an operation slot (%u waiting)",
+         dds->table.nqueued);
+}
+
+/* A slot was freed: start the oldest queued operation. */
+static void devd_slot_next(libxl__egc *egc, libxl__devd_state *dds)
+{
     devd_device *d;
+    devd_queued q;
+    int act;
 
-    if (devd_read_value(gc, be, domid, "state", &exists, &values_ok, &state)
-        || !exists)
-        return DEVD_ACT_IGNORE;
-    if (values_ok && libxl__devd_adopt_needs_online(state) &&
-        devd_read_value(gc, be, domid, "online", &present, &values_ok,
-                        &online))
-        return DEVD_ACT_IGNORE;
-    if (values_ok && k >= 0 &&
-        libxl__devd_adopt_needs_hotplug(state, online, qemu_kind(k)))
-        hs_connected = devd_hotplug_connected(gc, be);
-    if (k < 0) {
-        initial = DEVD_DEV_UNSUPPORTED;
-        act = DEVD_ACT_IGNORE;
-        track = values_ok && !(state == DEVD_XBS_CLOSED);
-    } else {
-        act = libxl__devd_adopt(values_ok, state, online,
-                                hs_connected, qemu_kind(k),
-                                &initial, &track);
-    }
-    if (!track)
-        return DEVD_ACT_IGNORE;
+    while (dds->slot_ops < dds->slots &&
+           (d = libxl__devd_queue_pop(&dds->table, &act))) {
+        devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
 
-    g = libxl__devd_guest_get(&dds->table, domid);
-    d = g ? libxl__devd_device_add(&dds->table, g, kind, k, devid, initial)
-          : NULL;
-    if (!d) {
-        LOGD(ERROR, domid, "%s %u: out of memory, not adopted", kind, devid);
-        return DEVD_ACT_IGNORE;
+        q = *(devd_queued *)d->queued_with;
+        free(d->queued_with);
+        d->queued_with = NULL;
+        /* Still dirty, if events came: looked at again when this
+         * operation ends (the start function may look now). */
+        d->busy = false;    /* op_new takes it again */
+        devd_op_start(egc, dds, g, d, act, q.size, q.start);
     }
-    d->last_state = state;
-    if (k < 0) {
-        devd_log_unsupported(gc, d);
-    } else {
-        DLOG(INFO, d, "adopted in backend state %d%s as %s%s", state,
-             online < 0 ? "" : GCSPRINTF(" online %d", online),
-             libxl__devd_dev_state_name(initial),
-             act == DEVD_ACT_IGNORE ? ""
-             : GCSPRINTF(", then %s", libxl__devd_action_name(act)));
-        if (qemu_kind(k) && initial == DEVD_DEV_CONNECTED)
-            libxl__devd_qemu_ref(g, d);
-    }
-    return act;
 }
 
-/* A list of actions left to take, kept out of any gc: it lives across
- * the guests' nested aos. */
-typedef struct {
-    devd_pending *v;
-    unsigned int n, cap;
-} devd_pendings;
-
-/*
- * One guest's backends of one kind (<be>/<kind>/<domid>).  Each guest
- * gets its own nested ao, so its reads and log strings are freed as soon
- * as it is done: in one gc, the thousands of allocations of a large
- * adoption would stay for devd's lifetime and make every new one slower
- * (libxl's gc looks for a free slot from the start of its array).
- */
-static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
-                             const char *kind, const char *dom,
-                             devd_pendings *pend)
+void libxl__devd_op_slot_release(libxl__egc *egc, devd_op *op)
 {
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    STATE_AO_GC(nested);
-    const char *dp = GCSPRINTF("%s/%s/%s", dds->be_path, kind, dom);
-    unsigned int nv, l;
-    uint32_t domid, devid;
-    char **devs;
-
-    if (libxl__devd_parse_uint(dom, DEVD_DOMID_MAX, &domid)) {
-        LOG(WARN, "skipping malformed domid \"%s\" under %s/%s", dom,
-            dds->be_path, kind);
-        goto out;
-    }
-    devs = devd_list(gc, dp, &nv);
-    for (l = 0; l < nv; l++) {
-        devd_action act;
-
-        if (libxl__devd_parse_uint(devs[l], DEVD_DEVID_MAX, &devid)) {
-            LOGD(WARN, domid, "skipping malformed devid \"%s\" under %s",
-                 devs[l], dp);
-            continue;
-        }
-        if (!strcmp(kind, "vbd3")) {
-            libxl__devd_vbd3_adopt(egc, gc, dds, domid, devid);
-            continue;
-        }
-        act = devd_adopt_one(gc, dds, kind, domid, devid);
-        if (act == DEVD_ACT_IGNORE)
-            continue;
-        if (pend->n == pend->cap) {
-            pend->cap = pend->cap ? pend->cap * 2 : 16;
-            pend->v = libxl__realloc(NOGC, pend->v,
-                                     pend->cap * sizeof(*pend->v));
-        }
-        pend->v[pend->n] = (devd_pending){ .domid = domid, .devid = devid,
-                                           .act = act };
-        snprintf(pend->v[pend->n].kind, DEVD_KIND_LEN, "%s", kind);
-        pend->n++;
-    }
-out:
-    libxl__nested_ao_free(nested);
+    if (!op->slot)
+        return;
+    op->slot = false;
+    op->dds->slot_ops--;
+    devd_slot_next(egc, op->dds);
 }
 
-/* Finishes one thing the previous devd left half done, in its own nested
- * ao for the same reason.  An earlier removal may have freed a guest, so
- * the device is looked up by its key. */
-static void devd_adopt_finish(libxl__egc *egc, libxl__devd_state *dds,
-                              const devd_pending *p)
+void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 {
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    STATE_AO_GC(nested);
-    devd_guest *g = libxl__devd_guest_find(&dds->table, p->domid);
-    devd_device *d = libxl__devd_device_find(g, p->kind, p->devid);
+    libxl__devd_state *dds = op->dds;
+    devd_guest *g = op->guest;
+    devd_device *d = op->dev;
+    devd_op_after_fn *after = op->after;
+    bool removed = op->removed, dirty = d->dirty, slot = op->slot;
+    char name[DEVD_KIND_LEN];
+    uint32_t domid = d->domid, devid = d->devid;
 
-    if (!d || d->busy)
-        goto out;
-    if (p->act == DEVD_ACT_ADD)
-        devd_add(egc, gc, dds, g, d);
-    else if (p->act == DEVD_ACT_REMOVE)
-        devd_remove(egc, gc, dds, g, d);
-out:
-    libxl__nested_ao_free(nested);
-}
-
-static void devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
-{
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    STATE_AO_GC(nested);
-    unsigned int nk, nd, i, j;
-    char **kinds, **doms;
-    devd_pendings pend = { NULL, 0, 0 };
-    devd_guest *g;
-    devd_device *d;
-
-    kinds = devd_list(gc, dds->be_path, &nk);
-    for (i = 0; i < nk; i++) {
-        const char *kp = GCSPRINTF("%s/%s", dds->be_path, kinds[i]);
-        devd_path p;
-
-        if (libxl__devd_parse_path(dds->be_path, kp, &p) != DEVD_PATH_KIND) {
-            LOG(WARN, "skipping malformed backend kind \"%s\"", kinds[i]);
-            continue;
-        }
-        doms = devd_list(gc, kp, &nd);
-        for (j = 0; j < nd; j++)
-            devd_adopt_guest(egc, dds, p.kind, doms[j], &pend);
+    memcpy(name, d->kind, sizeof(name));
+    d->busy = false;
+    d->dirty = false;
+    if (removed) {
+        STATE_AO_GC(op->nested);
+        libxl__devd_device_drop(gc, dds, g, d);
     }
+    libxl__nested_ao_free(op->nested);    /* frees op */
+    dds->ops_inflight--;
+    if (slot)
+        dds->slot_ops--;
 
-    /* Every guest with live QEMU-served devices needs its QEMU: take over
-     * the one that runs, or start it again. */
-    SLIST_FOREACH(g, &dds->table.guests, next) {
-        pid_t pid;
-
-        if (!g->qemu_refs)
-            continue;
-        pid = devd_qemu_recorded_pid(gc, g->domid);
-        if (pid && devd_qemu_alive(gc, pid, g->domid)) {
-            g->qemu = DEVD_QEMU_RUNNING;
-            g->qemu_pid = pid;
-            LOGD(INFO, g->domid, "adopted running QEMU backend pid %ld"
-                 " (refs %d)", (long)pid, g->qemu_refs);
-            continue;
-        }
-        SLIST_FOREACH(d, &g->devices, next) {
-            if (d->qemu_ref && !d->busy)
-                break;
-        }
-        if (!d)
-            continue;
-        LOGD(WARN, g->domid, "QEMU backend%s is not running: starting it"
-             " again", pid ? GCSPRINTF(" pid %ld", (long)pid) : "");
-        devd_qemu_spawn(egc, dds, g, d);
+    if (dds->aborting) {
+        if (!dds->ops_inflight)
+            devd_finish(egc, dds, ERROR_ABORTED);
+        return;
     }
-
-    for (i = 0; i < pend.n; i++)
-        devd_adopt_finish(egc, dds, &pend.v[i]);
-    free(pend.v);
-    libxl__devd_hotplug_adopt_leftovers(egc, dds);
-    libxl__nested_ao_free(nested);
+    /* Something changed while we were busy: look again.  After a
+     * removal, at a backend that may be new (the old directory may have
+     * gone first, and dom0 may have attached the same device again). */
+    if (dirty)
+        libxl__devd_reevaluate(egc, dds, name, domid, devid);
+    if (after)
+        after(egc, dds, name, domid, devid);
+    if (slot)
+        devd_slot_next(egc, dds);
 }
 
 /*----- abort and completion -----*/
@@ -1085,18 +610,6 @@ static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
         devd_finish(egc, dds, ERROR_ABORTED);
 }
 
-/* What serving modules keep per device (watches, sockets); their
- * backends and tapdisks stay up for the next devd to adopt. */
-static void devd_dispose_all(libxl__gc *gc, libxl__devd_state *dds)
-{
-    devd_guest *g;
-    devd_device *d;
-
-    SLIST_FOREACH(g, &dds->table.guests, next)
-        SLIST_FOREACH(d, &g->devices, next)
-            libxl__devd_vbd3_dispose(gc, d);
-}
-
 static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
 {
     STATE_AO_GC(dds->ao);
@@ -1106,38 +619,34 @@ static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
     libxl__ao_abortable_deregister(&dds->abrt);
     libxl__devd_registry_remove(dds);
     devd_dispose_all(gc, dds);
-    libxl__devd_table_dispose(&dds->table);
     libxl__ao_complete(egc, ao, rc);
 }
 
 /*----- entry point -----*/
 
-/*
- * The max-ring-page-order offered to vbd3 frontends: 0..3 (the tapdisk
- * protocol carries 8 grant refs at most), default 3.  Set by the driver
- * domain's administrator through the environment (xl devd
- * --max-ring-page-order), never by a guest.
- */
-static int devd_script_slots(void)
+static int devd_slots(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-    return n < 1 ? 1 : n > DEVD_SCRIPT_SLOTS_MAX ? DEVD_SCRIPT_SLOTS_MAX : n;
+    return n < 1 ? 1 : n > DEVD_SLOTS_MAX ? DEVD_SLOTS_MAX : n;
 }
 
-static uint32_t devd_vbd3_max_order(libxl__gc *gc)
+/* Each module's state, and its init. */
+static int devd_kinds_init(libxl__gc *gc, libxl__devd_state *dds)
 {
-    const char *s = getenv("XL_DEVD_MAX_RING_PAGE_ORDER");
-    uint32_t v;
+    const libxl__devd_kind *k;
+    int i, rc;
 
-    if (!s)
-        return DEVD_BLKIF_DEFAULT_MAX_ORDER;
-    if (libxl__devd_parse_uint(s, DEVD_BLKIF_ORDER_LIMIT, &v)) {
-        LOG(WARN, "XL_DEVD_MAX_RING_PAGE_ORDER=\"%s\" is not 0..%d, using %d",
-            s, DEVD_BLKIF_ORDER_LIMIT, DEVD_BLKIF_DEFAULT_MAX_ORDER);
-        return DEVD_BLKIF_DEFAULT_MAX_ORDER;
+    for (i = 0; (k = libxl__devd_kinds[i]); i++) {
+        assert(i < DEVD_TABLE_MODULES);
+        if (k->state_size)
+            dds->kind_state[i] = libxl__zalloc(gc, k->state_size);
+        if (k->init) {
+            rc = k->init(gc, dds, dds->kind_state[i]);
+            if (rc) return rc;
+        }
     }
-    return v;
+    return 0;
 }
 
 int libxl_device_events_handler(libxl_ctx *ctx,
@@ -1164,16 +673,11 @@ int libxl_device_events_handler(libxl_ctx *ctx,
         goto out;
     }
 
-    /*
-     * Xen 4.17's libxl always runs hotplug scripts itself (udev-driven
-     * hotplug is gone), so unlike the 2013 RFC nothing has to be written
-     * to libxl/disable_udev for scripts to run in a driver domain.
-     */
-
     /* Absolute, so that event paths come back absolute and parseable. */
     dds->be_path = GCSPRINTF("/local/domain/%u/backend", dds->self_domid);
-    dds->vbd3_max_order = devd_vbd3_max_order(gc);
-    dds->script_slots = devd_script_slots();
+    dds->slots = devd_slots();
+    rc = devd_kinds_init(gc, dds);
+    if (rc) goto out;
 
     dds->abrt.ao = ao;
     dds->abrt.callback = devd_abort_cb;
@@ -1190,8 +694,8 @@ int libxl_device_events_handler(libxl_ctx *ctx,
     libxl__devd_registry_add(dds);
 
     LOG(INFO, "devd: serving backends under %s (hotplug scripts: %d at"
-        " once)", dds->be_path, dds->script_slots);
-    devd_adopt_all(egc, dds);
+        " once)", dds->be_path, dds->slots);
+    libxl__devd_adopt_all(egc, dds);
 
     return AO_INPROGRESS;
 
@@ -1199,6 +703,5 @@ out:
     libxl__ev_xswatch_deregister(gc, &dds->watch);
     libxl__ao_abortable_deregister(&dds->abrt);
     devd_dispose_all(gc, dds);
-    libxl__devd_table_dispose(&dds->table);
     return AO_CREATE_FAIL(rc);
 }

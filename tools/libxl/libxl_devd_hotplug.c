@@ -23,7 +23,7 @@
 
 #include <glob.h>
 
-#include "libxl_devd_internal.h"
+#include "libxl_devd_script.h"
 
 #define DEVD_ADD_ATTEMPTS 3
 /* Pauses before the second and third attempts. */
@@ -42,7 +42,7 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev);
 static void hotplug_undo_exited(libxl__egc *egc,
                                 libxl__async_exec_state *aes, int rc,
                                 int status);
-static void hotplug_undone(libxl__egc *egc, devd_op *op, bool ran, int rc);
+static void hotplug_undone(libxl__egc *egc, devd_script_op *op, bool ran, int rc);
 static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
                                  const struct timeval *requested_abs,
                                  int rc);
@@ -52,11 +52,11 @@ static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
 /*----- running a script ourselves -----*/
 
 /* The script to run, with libxl's own timeout. */
-static void hotplug_exec_init(libxl__gc *gc, devd_op *op, char **args,
+static void hotplug_exec_init(libxl__gc *gc, devd_script_op *op, char **args,
                               char **env)
 {
     libxl__async_exec_init(&op->aes);
-    op->aes.ao = op->nested;
+    op->aes.ao = op->op.nested;
     op->aes.what = GCSPRINTF("%s %s", args[0], args[1]);
     op->aes.args = args;
     op->aes.env = env;
@@ -67,7 +67,7 @@ static void hotplug_exec_init(libxl__gc *gc, devd_op *op, char **args,
  * backend (which must still be there).  XENBUS_PATH is replaced by
  * xenbus_path (relative to our home) if that is not NULL.  1: there is a
  * script to run; 0: none; an error otherwise. */
-static int hotplug_prepare(libxl__gc *gc, devd_op *op,
+static int hotplug_prepare(libxl__gc *gc, devd_script_op *op,
                            libxl__device_action action,
                            const char *xenbus_path)
 {
@@ -85,13 +85,13 @@ static int hotplug_prepare(libxl__gc *gc, devd_op *op,
     return 1;
 }
 
-static int hotplug_start(libxl__gc *gc, devd_op *op,
+static int hotplug_start(libxl__gc *gc, devd_script_op *op,
                          libxl__async_exec_callback *cb)
 {
     int rc, nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     if (nullfd < 0) {
-        LOGED(ERROR, op->dev->domid, "cannot open /dev/null for a script");
+        LOGED(ERROR, op->op.dev->domid, "cannot open /dev/null for a script");
         return ERROR_FAIL;
     }
     op->aes.callback = cb;
@@ -119,18 +119,18 @@ static const char *hotplug_outcome(libxl__gc *gc, int rc, int status)
 
 /*----- add, and its retries -----*/
 
-void libxl__devd_hotplug_add(libxl__egc *egc, devd_op *op)
+void libxl__devd_hotplug_add(libxl__egc *egc, devd_script_op *op)
 {
-    devd_device *d = op->dev;
-    STATE_AO_GC(op->nested);
+    devd_device *d = op->op.dev;
+    STATE_AO_GC(op->op.nested);
 
-    d->add_attempts++;
-    if (d->add_attempts == 1)
+    libxl__devd_script_dev(d)->add_attempts++;
+    if (libxl__devd_script_dev(d)->add_attempts == 1)
         DLOG(INFO, d, "bringing the backend up");
     else
         DLOG(INFO, d, "bringing the backend up, attempt %u of %d",
-             d->add_attempts, DEVD_ADD_ATTEMPTS);
-    libxl__prepare_ao_device(op->nested, &op->aodev);
+             libxl__devd_script_dev(d)->add_attempts, DEVD_ADD_ATTEMPTS);
+    libxl__prepare_ao_device(op->op.nested, &op->aodev);
     op->aodev.dev = &op->ldev;
     op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
     op->aodev.callback = hotplug_added;
@@ -187,7 +187,7 @@ static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
                 continue;
             node = NULL;
             libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/node",
-                                   libxl__devd_be_path(gc, dds, o)), &node);
+                                   libxl__devd_dev_path(gc, dds, o)), &node);
             if (node && !strcmp(node, dev))
                 return true;
         }
@@ -201,14 +201,14 @@ static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
  * there.  (The block script's own knowledge: a file-backed vbd is served
  * through a loop device, named in `node`.)
  */
-static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
+static void hotplug_find_lost_loop(libxl__gc *gc, devd_script_op *op, const char *be)
 {
     const char *params = NULL, *node = NULL, *found = NULL;
     char back[PATH_MAX + 1], *file;
     glob_t gl;
     size_t i;
 
-    if (op->dev->libxl_kind != LIBXL__DEVICE_KIND_VBD ||
+    if (op->op.dev->libxl_kind != LIBXL__DEVICE_KIND_VBD ||
         libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/node", be), &node)
         || node ||
         libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/params", be),
@@ -226,7 +226,7 @@ static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
 
             if (hotplug_read_line(gl.gl_pathv[i], back, sizeof(back)) &&
                 !strcmp(back, file) &&
-                !hotplug_loop_claimed(gc, op->dds, op->dev, dev))
+                !hotplug_loop_claimed(gc, op->op.dds, op->op.dev, dev))
                 found = dev;
         }
         globfree(&gl);
@@ -234,9 +234,10 @@ static void hotplug_find_lost_loop(libxl__gc *gc, devd_op *op, const char *be)
     free(file);
     if (!found)
         return;
-    DLOG(INFO, op->dev, "the killed add left %s bound to %s: releasing it",
+    DLOG(INFO, op->op.dev, "the killed add left %s bound to %s: releasing it",
          found, params);
-    libxl__xs_printf(gc, XBT_NULL, GCSPRINTF("%s/node", be), "%s", found);
+    if (libxl__xs_printf(gc, XBT_NULL, GCSPRINTF("%s/node", be), "%s", found))
+        DLOG(ERROR, op->op.dev, "cannot write node: %s stays bound", found);
 }
 
 /*
@@ -265,18 +266,17 @@ static int hotplug_finish_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
                             "connected");
 }
 
-static bool hotplug_add_finished(libxl__gc *gc, devd_op *op)
+static bool hotplug_add_finished(libxl__gc *gc, devd_script_op *op)
 {
     return !libxl__devd_xs_txn(gc, hotplug_finish_txn,
-                               (void *)libxl__devd_be_path(gc, op->dds,
-                                                           op->dev));
+                               (void *)libxl__devd_dev_path(gc, op->op.dds, op->op.dev));
 }
 
 /* Runs the script's remove over what a killed add set up: 0 if it runs
  * (hotplug_undo_exited goes on). */
-static int hotplug_undo(libxl__gc *gc, devd_op *op)
+static int hotplug_undo(libxl__gc *gc, devd_script_op *op)
 {
-    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *be = libxl__devd_dev_path(gc, op->op.dds, op->op.dev);
     int rc;
 
     hotplug_find_lost_loop(gc, op, be);
@@ -293,9 +293,9 @@ static const char *hotplug_add_failure(libxl__gc *gc, const devd_device *d,
     if (herr)
         return GCSPRINTF("hotplug script failed: %s",
                          libxl__devd_show(gc, herr));
-    if (d->add_attempts > 1)
+    if (libxl__devd_script_dev(d)->add_attempts > 1)
         return GCSPRINTF("adding the backend failed %u times (last rc=%d)",
-                         d->add_attempts, rc);
+                         libxl__devd_script_dev(d)->add_attempts, rc);
     return GCSPRINTF("adding the backend failed (rc=%d)", rc);
 }
 
@@ -303,16 +303,16 @@ static const char *hotplug_add_failure(libxl__gc *gc, const devd_device *d,
 static void hotplug_up(devd_device *d)
 {
     d->state = DEVD_DEV_CONNECTED;
-    d->add_attempts = 0;
+    libxl__devd_script_dev(d)->add_attempts = 0;
     libxl__devd_device_set_error(d, NULL);
 }
 
 static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
 {
-    devd_op *op = CONTAINER_OF(aodev, *op, aodev);
-    devd_device *d = op->dev;
+    devd_script_op *op = CONTAINER_OF(aodev, *op, aodev);
+    devd_device *d = op->op.dev;
     const char *herr = NULL;
-    STATE_AO_GC(op->nested);
+    STATE_AO_GC(op->op.nested);
 
     if (!aodev->rc) {
         hotplug_up(d);
@@ -320,16 +320,16 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
         goto done;
     }
     if (aodev->rc == ERROR_ABORTED) {
-        libxl__devd_fail(gc, op->dds, d, "aborted while adding", false);
+        libxl__devd_fail(gc, op->op.dds, d, "aborted while adding", false);
         goto done;
     }
     libxl__xs_read_checked(gc, XBT_NULL,
             GCSPRINTF("%s/hotplug-error",
-                      libxl__devd_be_path(gc, op->dds, d)), &herr);
+                      libxl__devd_dev_path(gc, op->op.dds, d)), &herr);
     if (!hotplug_retryable(aodev->rc, herr)) {
-        libxl__devd_fail(gc, op->dds, d,
+        libxl__devd_fail(gc, op->op.dds, d,
                          hotplug_add_failure(gc, d, aodev->rc, herr), true);
-        d->add_attempts = 0;
+        libxl__devd_script_dev(d)->add_attempts = 0;
         goto done;
     }
     if (hotplug_add_finished(gc, op)) {
@@ -341,79 +341,94 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
     }
     /* Killed: what it set up is released, the last attempt's too. */
     op->add_rc = aodev->rc;
-    if (d->add_attempts < DEVD_ADD_ATTEMPTS)
+    if (libxl__devd_script_dev(d)->add_attempts < DEVD_ADD_ATTEMPTS)
         DLOG(WARN, d, "hotplug add attempt %u of %d failed (rc=%d):"
              " releasing what it set up, then trying again in %d s",
-             d->add_attempts, DEVD_ADD_ATTEMPTS, aodev->rc,
-             devd_add_backoff_ms[d->add_attempts - 1] / 1000);
+             libxl__devd_script_dev(d)->add_attempts, DEVD_ADD_ATTEMPTS, aodev->rc,
+             devd_add_backoff_ms[libxl__devd_script_dev(d)->add_attempts - 1] / 1000);
     if (hotplug_undo(gc, op))
         hotplug_undone(egc, op, false, 0);  /* nothing to run */
     return;
 done:
-    libxl__devd_op_done(egc, op);
+    libxl__devd_op_done(egc, &op->op);
 }
 
 static void hotplug_undo_exited(libxl__egc *egc,
                                 libxl__async_exec_state *aes, int rc,
                                 int status)
 {
-    devd_op *op = CONTAINER_OF(aes, *op, aes);
+    devd_script_op *op = CONTAINER_OF(aes, *op, aes);
     const char *how;
-    STATE_AO_GC(op->nested);
+    STATE_AO_GC(op->op.nested);
 
     how = hotplug_outcome(gc, rc, status);
     if (how)
-        DLOG(WARN, op->dev, "hotplug remove after the failed add: %s", how);
+        DLOG(WARN, op->op.dev, "hotplug remove after the failed add: %s", how);
     hotplug_undone(egc, op, true, rc);
+}
+
+/* The keys an add writes, gone in one transaction (never recreating a
+ * backend that has gone). */
+static int hotplug_forget_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
+{
+    static const char *const keys[] = {
+        "node", "hotplug-status", "hotplug-error",
+    };
+    const char *be = arg;
+    unsigned int i;
+    int rc;
+
+    for (i = 0; i < ARRAY_SIZE(keys); i++) {
+        rc = libxl__xs_rm_checked(gc, t, GCSPRINTF("%s/%s", be, keys[i]));
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 /* The killed add's leftovers are released (ran) or there were none: the
  * keys it wrote go, so that the next add starts afresh, and the script
  * slot is given back for the pause. */
-static void hotplug_undone(libxl__egc *egc, devd_op *op, bool ran, int rc)
+static void hotplug_undone(libxl__egc *egc, devd_script_op *op, bool ran, int rc)
 {
-    devd_device *d = op->dev;
+    devd_device *d = op->op.dev;
     const char *be;
-    STATE_AO_GC(op->nested);
+    STATE_AO_GC(op->op.nested);
 
     if (rc == ERROR_ABORTED) {
-        libxl__devd_fail(gc, op->dds, d, "aborted while adding", false);
-        libxl__devd_op_done(egc, op);
+        libxl__devd_fail(gc, op->op.dds, d, "aborted while adding", false);
+        libxl__devd_op_done(egc, &op->op);
         return;
     }
     if (ran) {
-        be = libxl__devd_be_path(gc, op->dds, d);
-        libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("%s/node", be));
-        libxl__xs_rm_checked(gc, XBT_NULL,
-                             GCSPRINTF("%s/hotplug-status", be));
-        libxl__xs_rm_checked(gc, XBT_NULL,
-                             GCSPRINTF("%s/hotplug-error", be));
+        be = libxl__devd_dev_path(gc, op->op.dds, d);
+        if (libxl__devd_xs_txn(gc, hotplug_forget_txn, (void *)be))
+            DLOG(ERROR, d, "cannot remove the keys of the failed add");
     }
-    if (d->add_attempts >= DEVD_ADD_ATTEMPTS) {
-        libxl__devd_fail(gc, op->dds, d,
+    if (libxl__devd_script_dev(d)->add_attempts >= DEVD_ADD_ATTEMPTS) {
+        libxl__devd_fail(gc, op->op.dds, d,
                          hotplug_add_failure(gc, d, op->add_rc, NULL), true);
-        d->add_attempts = 0;
-        libxl__devd_op_done(egc, op);
+        libxl__devd_script_dev(d)->add_attempts = 0;
+        libxl__devd_op_done(egc, &op->op);
         return;
     }
-    libxl__devd_script_slot_release(egc, op);
-    rc = libxl__ev_time_register_rel(op->nested, &op->backoff,
+    libxl__devd_op_slot_release(egc, &op->op);
+    rc = libxl__ev_time_register_rel(op->op.nested, &op->backoff,
                                      hotplug_backoff_done,
-                                     devd_add_backoff_ms[d->add_attempts - 1]);
+                                     devd_add_backoff_ms[libxl__devd_script_dev(d)->add_attempts - 1]);
     if (rc)
         hotplug_backoff_done(egc, &op->backoff, NULL, rc);
 }
 
 /* Whether the backend still waits for its script and the frontend is
  * still there; why not otherwise. */
-static const char *hotplug_still_wanted(libxl__gc *gc, devd_op *op)
+static const char *hotplug_still_wanted(libxl__gc *gc, devd_script_op *op)
 {
-    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *be = libxl__devd_dev_path(gc, op->op.dds, op->op.dev);
     const char *fe = NULL, *fst = NULL;
     bool exists, ok;
     int state, online;
 
-    if (libxl__devd_read_values(gc, be, op->dev->domid, &exists, &ok,
+    if (libxl__devd_read_values(gc, be, op->op.dev->domid, &exists, &ok,
                                 &state, &online) || !exists || !ok)
         return "its backend is gone or unreadable";
     if ((state != DEVD_XBS_INITIALISING && state != DEVD_XBS_INITWAIT) ||
@@ -433,29 +448,29 @@ static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
                                  const struct timeval *requested_abs,
                                  int rc)
 {
-    devd_op *op = CONTAINER_OF(ev, *op, backoff);
-    devd_device *d = op->dev;
+    devd_script_op *op = CONTAINER_OF(ev, *op, backoff);
+    devd_device *d = op->op.dev;
     const char *why;
-    STATE_AO_GC(op->nested);
+    STATE_AO_GC(op->op.nested);
 
     libxl__ev_time_deregister(gc, &op->backoff);
     if (rc == ERROR_ABORTED) {
-        libxl__devd_fail(gc, op->dds, d, "aborted before retrying", false);
+        libxl__devd_fail(gc, op->op.dds, d, "aborted before retrying", false);
         goto out;
     }
     why = hotplug_still_wanted(gc, op);
     if (why) {
-        libxl__devd_fail(gc, op->dds, d,
+        libxl__devd_fail(gc, op->op.dds, d,
                          GCSPRINTF("adding the backend failed %u times;"
-                                   " not retried: %s", d->add_attempts, why),
+                                   " not retried: %s", libxl__devd_script_dev(d)->add_attempts, why),
                          true);
-        d->add_attempts = 0;
+        libxl__devd_script_dev(d)->add_attempts = 0;
         goto out;
     }
     /* The next attempt waits for a script slot like any add. */
-    d->retry_add = true;
+    libxl__devd_script_retry(op);
 out:
-    libxl__devd_op_done(egc, op);
+    libxl__devd_op_done(egc, &op->op);
 }
 
 /*----- remove, from a private copy of the backend's keys -----*/
@@ -508,9 +523,9 @@ static int hotplug_copy(libxl__gc *gc, const char *be, const char *copy)
  * (we may not remove them).  Never a backend that is no longer this one
  * (Closed with online 0).
  */
-static void hotplug_take_down(libxl__gc *gc, devd_op *op)
+static void hotplug_take_down(libxl__gc *gc, devd_script_op *op)
 {
-    const char *be = libxl__devd_be_path(gc, op->dds, op->dev);
+    const char *be = libxl__devd_dev_path(gc, op->op.dds, op->op.dev);
     bool exists, ok;
     int state, online;
 
@@ -518,7 +533,7 @@ static void hotplug_take_down(libxl__gc *gc, devd_op *op)
     if (op->taken_down)
         return;
     op->taken_down = true;
-    if (libxl__devd_read_values(gc, be, op->dev->domid, &exists, &ok,
+    if (libxl__devd_read_values(gc, be, op->op.dev->domid, &exists, &ok,
                                 &state, &online) || !exists)
         return;
     if (ok && state == DEVD_XBS_CLOSED && online == 0)
@@ -528,8 +543,8 @@ static void hotplug_take_down(libxl__gc *gc, devd_op *op)
 static void hotplug_grace_done(libxl__egc *egc, libxl__ev_time *ev,
                                const struct timeval *requested_abs, int rc)
 {
-    devd_op *op = CONTAINER_OF(ev, *op, backoff);
-    STATE_AO_GC(op->nested);
+    devd_script_op *op = CONTAINER_OF(ev, *op, backoff);
+    STATE_AO_GC(op->op.nested);
 
     /* (Aborted: the script is being killed; its end takes it down.) */
     if (rc != ERROR_ABORTED)
@@ -541,11 +556,11 @@ static void hotplug_grace_done(libxl__egc *egc, libxl__ev_time *ev,
  * copy alone (the backend is gone): what libxl's hotplug helpers would
  * give (tools/libs/light/libxl_linux.c) for a vbd, or a vif of type vif.
  */
-static int hotplug_prepare_leftover(libxl__gc *gc, devd_op *op,
+static int hotplug_prepare_leftover(libxl__gc *gc, devd_script_op *op,
                                     const char *rel)
 {
-    devd_device *d = op->dev;
-    const char *copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid,
+    devd_device *d = op->op.dev;
+    const char *copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid,
                                  rel);
     const char *script = NULL, *vifname = NULL, *gw = NULL;
     bool vif = d->libxl_kind == LIBXL__DEVICE_KIND_VIF;
@@ -589,11 +604,11 @@ static int hotplug_prepare_leftover(libxl__gc *gc, devd_op *op,
     return 1;
 }
 
-static void hotplug_remove_leftover(libxl__egc *egc, devd_op *op,
+static void hotplug_remove_leftover(libxl__egc *egc, devd_script_op *op,
                                     const char *rel)
 {
-    devd_device *d = op->dev;
-    STATE_AO_GC(op->nested);
+    devd_device *d = op->op.dev;
+    STATE_AO_GC(op->op.nested);
     int rc;
 
     DLOG(INFO, d, "finishing a removal that a previous devd left: running"
@@ -608,28 +623,28 @@ static void hotplug_remove_leftover(libxl__egc *egc, devd_op *op,
              ERROR_NOTFOUND);
     }
     if (!op->copy)
-        op->copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid,
+        op->copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid,
                              rel);
     hotplug_removed(egc, &op->aes, 0, 0);
 }
 
-void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
+void libxl__devd_hotplug_remove(libxl__egc *egc, devd_script_op *op)
 {
-    devd_device *d = op->dev;
-    STATE_AO_GC(op->nested);
-    const char *be = libxl__devd_be_path(gc, op->dds, d);
+    devd_device *d = op->op.dev;
+    STATE_AO_GC(op->op.nested);
+    const char *be = libxl__devd_dev_path(gc, op->op.dds, d);
     const char *rel = GCSPRINTF(DEVD_COPY_DIR "/%s-%u-%u",
                                 libxl__device_kind_to_string(d->libxl_kind),
                                 d->domid, d->devid);
     int rc, script;
 
-    if (d->leftover) {
+    if (libxl__devd_script_dev(d)->leftover) {
         hotplug_remove_leftover(egc, op, rel);
         return;
     }
     DLOG(INFO, d, "tearing the backend down");
     script = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, rel);
-    op->copy = GCSPRINTF("/local/domain/%u/%s", op->dds->self_domid, rel);
+    op->copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid, rel);
     rc = hotplug_copy(gc, be, op->copy);
     if (rc == ERROR_NOTFOUND) {
         DLOG(WARN, d, "backend directory removed under us: its hotplug"
@@ -637,9 +652,9 @@ void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
         goto done;
     }
     if (rc) {
-        libxl__devd_fail(gc, op->dds, d, GCSPRINTF("cannot take the backend"
+        libxl__devd_fail(gc, op->op.dds, d, GCSPRINTF("cannot take the backend"
                          " directory down (rc=%d)", rc), false);
-        libxl__devd_op_done(egc, op);
+        libxl__devd_op_done(egc, &op->op);
         return;
     }
     if (script <= 0) {
@@ -648,7 +663,7 @@ void libxl__devd_hotplug_remove(libxl__egc *egc, devd_op *op)
                  " (rc=%d)", script);
         goto done;
     }
-    if (libxl__ev_time_register_rel(op->nested, &op->backoff,
+    if (libxl__ev_time_register_rel(op->op.nested, &op->backoff,
                                     hotplug_grace_done, DEVD_REMOVE_GRACE_MS))
         hotplug_take_down(gc, op);
     rc = hotplug_start(gc, op, hotplug_removed);
@@ -662,17 +677,17 @@ done:
 static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
                             int rc, int status)
 {
-    devd_op *op = CONTAINER_OF(aes, *op, aes);
-    devd_device *d = op->dev;
+    devd_script_op *op = CONTAINER_OF(aes, *op, aes);
+    devd_device *d = op->op.dev;
     const char *how;
-    STATE_AO_GC(op->nested);
+    STATE_AO_GC(op->op.nested);
 
     how = hotplug_outcome(gc, rc, status);
     if (how)
         DLOG(ERROR, d, "hotplug remove %s", how);
     else
         DLOG(INFO, d, "backend removed");
-    if (!d->leftover)
+    if (!libxl__devd_script_dev(d)->leftover)
         hotplug_take_down(gc, op);
     /* (Only the copy: its parents stay, since we could not make
      * libxl/ again under our home, which the toolstack owns.)  A script
@@ -681,8 +696,8 @@ static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
     if (op->copy && rc != ERROR_ABORTED)
         libxl__xs_rm_checked(gc, XBT_NULL, op->copy);
     /* The backend directory is gone whatever the script did. */
-    op->removed = true;
-    libxl__devd_op_done(egc, op);
+    op->op.removed = true;
+    libxl__devd_op_done(egc, &op->op);
 }
 
 /*----- startup: removals a previous devd did not finish -----*/
@@ -733,19 +748,15 @@ void libxl__devd_hotplug_adopt_leftovers(libxl__egc *egc,
                                  GCSPRINTF("%s/%s", dir, names[i]));
             continue;
         }
-        g = libxl__devd_guest_get(&dds->table, domid);
-        d = g ? libxl__devd_device_add(&dds->table, g,
+        d = libxl__devd_device_new(gc, dds, &libxl__devd_kind_script,
                     GCSPRINTF("%s-removal",
                               libxl__device_kind_to_string(kind)),
-                    kind, devid, DEVD_DEV_REMOVING) : NULL;
-        if (!d) {
-            LOGD(ERROR, domid, "%s: out of memory, not adopted", names[i]);
-            if (g)
-                libxl__devd_drop_guest_if_empty(gc, dds, g);
+                    domid, devid, DEVD_DEV_REMOVING, &g);
+        if (!d)
             continue;
-        }
-        d->leftover = true;
-        libxl__devd_remove_leftover(egc, dds, g, d);
+        d->libxl_kind = kind;
+        libxl__devd_script_dev(d)->leftover = true;
+        libxl__devd_script_remove_leftover(egc, dds, g, d);
     }
     libxl__nested_ao_free(nested);
 }

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "libxl_devd_internal.h"
+#include "libxl_devd_tdc.h"
 
 #define TLOG(l, c, f, ...) \
     LOGD(l, (c)->domid, "vbd3 %u: " f, (c)->devid, ##__VA_ARGS__)
