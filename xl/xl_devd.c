@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -26,6 +25,7 @@
 #include "xl.h"
 #include "xl_utils.h"
 #include "xl_devd_pidfile.h"
+#include "xl_devd_status.h"
 
 #define DEVD_PIDFILE XEN_RUN_DIR "/xldevd.pid"
 #define DEVD_STATUSFILE XEN_RUN_DIR "/xldevd.status"
@@ -59,34 +59,6 @@ static void devd_reopen_log(void)
     dup2(fd, 2);
     close(fd);
     fprintf(stderr, "xl devd: log reopened\n");
-}
-
-/* Writes the status atomically: a reader sees the old or the new file. */
-static void devd_write_status(void)
-{
-    char *text = NULL;
-    const char *tmp = DEVD_STATUSFILE ".tmp";
-    FILE *f;
-    int rc = libxl_device_events_status(ctx, &text);
-
-    f = fopen(tmp, "we");
-    if (!f) {
-        fprintf(stderr, "xl devd: cannot write %s: %s\n", tmp,
-                strerror(errno));
-        free(text);
-        return;
-    }
-    fprintf(f, "xl devd pid %ld time %ld\n", (long)getpid(),
-            (long)time(NULL));
-    if (rc)
-        fprintf(f, "not serving yet (%d)\n", rc);
-    else
-        fputs(text, f);
-    if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp,
-                                                             DEVD_STATUSFILE))
-        fprintf(stderr, "xl devd: cannot write %s: %s\n", DEVD_STATUSFILE,
-                strerror(errno));
-    free(text);
 }
 
 /*
@@ -166,66 +138,12 @@ static void *devd_signal_thread(void *arg)
         case SIGUSR1:
             pthread_mutex_lock(&devd_libxl_lock);
             if (devd_ctx_usable)
-                devd_write_status();
+                xl_devd_status_write(ctx, DEVD_STATUSFILE);
             pthread_mutex_unlock(&devd_libxl_lock);
             break;
         }
     }
     return NULL;
-}
-
-static int devd_status(const char *pidfile)
-{
-    struct stat before, after;
-    pid_t pid = xl_pidfile_read(pidfile);
-    xl_pidfile probe;
-    pid_t holder;
-    int rc, i;
-    FILE *f;
-    char line[512];
-
-    /* A pidfile we can lock belongs to no running devd. */
-    xl_pidfile_init(&probe);
-    rc = xl_pidfile_acquire(&probe, pidfile, &holder);
-    if (rc == 0) {
-        xl_pidfile_release(&probe);
-        fprintf(stderr, "xl devd is not running (no lock on %s)\n", pidfile);
-        return EXIT_FAILURE;
-    }
-    if (rc != XL_PIDFILE_BUSY || (!pid && !(pid = holder))) {
-        fprintf(stderr, "xl devd: cannot tell from %s which devd runs\n",
-                pidfile);
-        return EXIT_FAILURE;
-    }
-    if (stat(DEVD_STATUSFILE, &before))
-        memset(&before, 0, sizeof(before));
-    if (kill(pid, SIGUSR1)) {
-        fprintf(stderr, "xl devd: cannot signal pid %ld: %s\n", (long)pid,
-                strerror(errno));
-        return EXIT_FAILURE;
-    }
-    for (i = 0; i < 300; i++) {
-        if (!stat(DEVD_STATUSFILE, &after) &&
-            (after.st_ino != before.st_ino ||
-             after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-             after.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
-            break;
-        usleep(10000);
-    }
-    if (i == 300) {
-        fprintf(stderr, "xl devd: pid %ld did not write %s\n", (long)pid,
-                DEVD_STATUSFILE);
-        return EXIT_FAILURE;
-    }
-    f = fopen(DEVD_STATUSFILE, "re");
-    if (!f) {
-        perror(DEVD_STATUSFILE);
-        return EXIT_FAILURE;
-    }
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stdout);
-    fclose(f);
-    return EXIT_SUCCESS;
 }
 
 /*
@@ -292,53 +210,75 @@ static int devd_daemonize(int *ready_fd)
     return 0;
 }
 
-int main_devd(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct {
+    bool daemonize, status, json;
+    const char *pidfile;
+    libxl_device_events_params params;
+} devd_opts;
+
+/* A small decimal in 0..max, or -1. */
+static int devd_small_uint(const char *s, int max)
 {
-    int ret = EXIT_FAILURE, opt, rc, daemonize = 1, status = 0;
-    int ready_fd = -1;
-    const char *pidfile = DEVD_PIDFILE;
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max || s[0] == '+' ||
+        (s[0] == '0' && s[1]))
+        return -1;
+    return (int)v;
+}
+
+/* 0, or an exit status: the options are bad (or were --help). */
+static int devd_parse(int argc, char **argv, devd_opts *o)
+{
     static const struct option opts[] = {
         {"foreground", 0, 0, 'F'},
         {"pidfile", 1, 0, 'p'},
         {"logfile", 1, 0, 'l'},
         {"status", 0, 0, 's'},
+        {"json", 0, 0, 'J'},
         {"max-ring-page-order", 1, 0, 'o'},
+        {"script-slots", 1, 0, 'j'},
         COMMON_LONG_OPTS,
         {0, 0, 0, 0}
     };
-    xl_pidfile pf;
-    pid_t holder;
-    pthread_t sigthread;
+    int opt;
 
-    xl_pidfile_init(&pf);
-    SWITCH_FOREACH_OPT(opt, "Fp:l:so:", opts, "devd", 0) {
-    case 'F':
-        daemonize = 0;
-        break;
-    case 'p':
-        pidfile = optarg;
-        break;
-    case 'l':
-        devd_logpath = optarg;
-        break;
-    case 's':
-        status = 1;
-        break;
+    SWITCH_FOREACH_OPT(opt, "Fp:l:so:j:", opts, "devd", 0) {
+    case 'F': o->daemonize = false; break;
+    case 'p': o->pidfile = optarg; break;
+    case 'l': devd_logpath = optarg; break;
+    case 's': o->status = true; break;
+    case 'J': o->json = true; break;
     case 'o':
-        /* libxl's ring server reads it (0..3, checked there too). */
-        if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3') {
+        o->params.max_ring_page_order = devd_small_uint(optarg, 3);
+        if (o->params.max_ring_page_order < 0) {
             fprintf(stderr, "xl devd: --max-ring-page-order takes 0..3\n");
             return EXIT_FAILURE;
         }
-        setenv("XL_DEVD_MAX_RING_PAGE_ORDER", optarg, 1);
+        break;
+    case 'j':
+        o->params.script_slots = devd_small_uint(optarg, 64);
+        if (o->params.script_slots < 1) {
+            fprintf(stderr, "xl devd: --script-slots takes 1..64\n");
+            return EXIT_FAILURE;
+        }
         break;
     }
+    return 0;
+}
 
-    if (status)
-        return devd_status(pidfile);
+/* The pidfile's lock, or why not. */
+static int devd_lock(xl_pidfile *pf, const char *pidfile)
+{
+    pid_t holder;
+    int rc;
 
     mkdir(XEN_RUN_DIR, 0755);
-    rc = xl_pidfile_acquire(&pf, pidfile, &holder);
+    rc = xl_pidfile_acquire(pf, pidfile, &holder);
     if (rc == XL_PIDFILE_BUSY) {
         if (holder)
             fprintf(stderr, "xl devd already running (pid %ld)\n",
@@ -346,51 +286,86 @@ int main_devd(int argc, char **argv)
         else
             fprintf(stderr, "xl devd already running (pidfile %s)\n",
                     pidfile);
-        return EXIT_FAILURE;
+        return -1;
     }
     if (rc) {
         fprintf(stderr, "xl devd: cannot lock %s: %s\n", pidfile,
                 strerror(-rc));
-        return EXIT_FAILURE;
+        return -1;
     }
+    return 0;
+}
 
-    if (daemonize && devd_daemonize(&ready_fd))
-        goto out;
-    if (xl_pidfile_write(&pf, getpid())) {
+/* The pid in the pidfile; the starting command told we got this far. */
+static int devd_started(xl_pidfile *pf, const char *pidfile, int ready_fd)
+{
+    if (xl_pidfile_write(pf, getpid())) {
         fprintf(stderr, "xl devd: cannot write %s\n", pidfile);
-        goto out;
+        return -1;
     }
     if (ready_fd >= 0) {
         if (write(ready_fd, "1", 1) != 1)
             perror("xl devd: telling the starting process");
         close(ready_fd);
-        ready_fd = -1;
     }
+    return 0;
+}
+
+/* Runs the handler until it is stopped; an exit status. */
+static int devd_serve(const libxl_device_events_params *params)
+{
+    pthread_t sigthread;
+    int rc;
 
     /* Signals are handled on one thread; libxl's SIGCHLD is untouched. */
     if (devd_setup_signals() ||
         pthread_create(&sigthread, NULL, devd_signal_thread, NULL)) {
         fprintf(stderr, "xl devd: cannot start the signal thread\n");
-        goto out;
+        return EXIT_FAILURE;
     }
     pthread_detach(sigthread);
 
-    rc = libxl_device_events_handler(ctx, NULL);
+    rc = libxl_device_events_handler_params(ctx, params, NULL);
     /* Wait for an abort still unwinding on the signal thread. */
     pthread_mutex_lock(&devd_libxl_lock);
     devd_ctx_usable = false;
     pthread_mutex_unlock(&devd_libxl_lock);
     if (devd_stopping && (rc == ERROR_ABORTED || rc == 0)) {
         fprintf(stderr, "xl devd: stopped, backends left running\n");
-        ret = EXIT_SUCCESS;
-    } else {
-        fprintf(stderr, "xl devd: the device events handler failed (%d)\n",
-                rc);
+        return EXIT_SUCCESS;
     }
+    fprintf(stderr, "xl devd: the device events handler failed (%d)\n", rc);
+    return EXIT_FAILURE;
+}
 
-out:
+int main_devd(int argc, char **argv)
+{
+    devd_opts o = { .daemonize = true, .pidfile = DEVD_PIDFILE };
+    int ret = EXIT_FAILURE, ready_fd = -1;
+    xl_pidfile pf;
+
+    libxl_device_events_params_init(&o.params);
+    xl_pidfile_init(&pf);
+    ret = devd_parse(argc, argv, &o);
+    if (ret)
+        goto out;
+    ret = EXIT_FAILURE;
+    if (o.status) {
+        ret = xl_devd_status_print(o.pidfile, DEVD_STATUSFILE, o.json);
+        goto out;
+    }
+    if (devd_lock(&pf, o.pidfile))
+        goto out;
+    if ((o.daemonize && devd_daemonize(&ready_fd)) ||
+        devd_started(&pf, o.pidfile, ready_fd))
+        goto unlock;
+    ret = devd_serve(&o.params);
+unlock:
     unlink(DEVD_STATUSFILE);
+    unlink(DEVD_STATUSFILE ".json");
     xl_pidfile_release(&pf);
+out:
+    libxl_device_events_params_dispose(&o.params);
     return ret;
 }
 

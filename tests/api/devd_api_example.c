@@ -60,6 +60,27 @@ static int loop_once(libxl_ctx *ctx, int timeout_ms)
     return 0;
 }
 
+/* What the handler tracks, through the API, as libxl's JSON. */
+static void print_status(libxl_ctx *ctx)
+{
+    libxl_device_events_status status;
+    char *json;
+    int rc;
+
+    libxl_device_events_status_init(&status);
+    rc = libxl_device_events_get_status(ctx, &status);
+    if (rc) {
+        printf("api: status failed (%d)\n", rc);
+    } else {
+        json = libxl_device_events_status_to_json(ctx, &status);
+        printf("api: status: %d guests, %d devices, %d slots: %s\n",
+               status.num_guests, status.num_devices, status.slots,
+               json ? json : "(no JSON)");
+        free(json);
+    }
+    libxl_device_events_status_dispose(&status);
+}
+
 int main(int argc, char **argv)
 {
     const char *stopfile = NULL;
@@ -68,6 +89,7 @@ int main(int argc, char **argv)
     libxl_ctx *ctx = NULL;
     example_state st = { 0, 0 };
     libxl_asyncop_how how;
+    libxl_device_events_params params;
     struct timeval start, now;
 
     while ((opt = getopt(argc, argv, "t:s:")) != -1) {
@@ -90,7 +112,11 @@ int main(int argc, char **argv)
     memset(&how, 0, sizeof(how));
     how.callback = handler_done;
     how.u.for_callback = &st;
-    rc = libxl_device_events_handler(ctx, &how);
+    /* The administrator's settings, through the API: one script at once. */
+    libxl_device_events_params_init(&params);
+    params.script_slots = 1;
+    rc = libxl_device_events_handler_params(ctx, &params, &how);
+    libxl_device_events_params_dispose(&params);
     if (rc) {
         fprintf(stderr, "api: handler failed to start (%d)\n", rc);
         goto out;
@@ -105,6 +131,7 @@ int main(int argc, char **argv)
         gettimeofday(&now, NULL);
         if (!aborted && (now.tv_sec - start.tv_sec >= seconds ||
                          (stopfile && access(stopfile, F_OK) == 0))) {
+            print_status(ctx);
             printf("api: aborting\n");
             fflush(stdout);
             rc = libxl_ao_abort(ctx, &how);

@@ -23,10 +23,10 @@ check "xl devd --help prints usage without a hypervisor" \
 check "xl devd -h exits 0" "$xl" devd -h
 check "libxenlight exports libxl_device_events_handler" \
     sh -c "nm -D '$lib' | grep -q ' T libxl_device_events_handler'"
-check "libxenlight exports libxl_device_events_status" \
-    sh -c "nm -D '$lib' | grep -q ' T libxl_device_events_status'"
-check "libxenlight holds our objects (devd_parse, devd_policy, devd_table)" \
-    sh -c "nm '$lib' | grep -q libxl__devd_parse_path && nm '$lib' | grep -q libxl__devd_classify && nm '$lib' | grep -q libxl__devd_table_format"
+check "libxenlight exports the handler's parameters and status (IDL types)" \
+    sh -c "nm -D '$lib' | grep -q ' T libxl_device_events_handler_params' && nm -D '$lib' | grep -q ' T libxl_device_events_get_status' && nm -D '$lib' | grep -q ' T libxl_device_events_status_to_json'"
+check "libxenlight holds our objects (devd_parse, devd_policy, devd_table, devd_blkif)" \
+    sh -c "nm '$lib' | grep -q libxl__devd_parse_path && nm '$lib' | grep -q libxl__devd_classify && nm '$lib' | grep -q libxl__devd_table_init && nm '$lib' | grep -q libxl__devd_rs_decide"
 check "upstream devd code is gone from libxenlight" \
     sh -c "! nm '$lib' | grep -q backend_watch_callback"
 # The series applies in order, with fuzz 0, to a copy of the files it touches.

@@ -433,6 +433,16 @@ void fake_abort(libxl_ctx *ctx)
 
 /*----- the rest -----*/
 
+void libxl_device_events_params_init(libxl_device_events_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_ring_page_order = -1;
+}
+
+void libxl_device_events_params_dispose(libxl_device_events_params *p)
+{
+}
+
 int libxl__device_kind_from_string(const char *s, libxl__device_kind *k)
 {
     if (!strcmp(s, "vif")) *k = LIBXL__DEVICE_KIND_VIF;

@@ -272,6 +272,27 @@ static void test_start_failures(void **s)
     R.init_rc = ERROR_INVAL;
     assert_int_equal(libxl_device_events_handler(ctx, NULL), ERROR_INVAL);
     R.init_rc = 0;
+    /* The administrator's parameters are checked. */
+    {
+        libxl_device_events_params p;
+
+        libxl_device_events_params_init(&p);
+        p.max_ring_page_order = 4;
+        assert_int_equal(libxl_device_events_handler_params(ctx, &p, NULL),
+                         ERROR_INVAL);
+        p.max_ring_page_order = 1;
+        p.script_slots = -1;
+        assert_int_equal(libxl_device_events_handler_params(ctx, &p, NULL),
+                         ERROR_INVAL);
+        p.script_slots = 3;
+        assert_int_equal(libxl_device_events_handler_params(ctx, &p, NULL),
+                         0);
+        assert_int_equal(W.dds->slots, 3);
+        assert_int_equal(W.dds->max_ring_page_order, 1);
+        dds = W.dds;
+        stop();
+        memset(&W, 0, sizeof(W));
+    }
     /* One handler per ctx. */
     start();
     assert_int_equal(libxl_device_events_handler(ctx, NULL), ERROR_INVAL);

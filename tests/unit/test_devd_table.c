@@ -56,7 +56,7 @@ static void test_module_data(void **s)
     assert_int_equal(t.nguests, 0);
 }
 
-static void test_errors_and_format(void **s)
+static void test_errors(void **s)
 {
     devd_table t;
     libxl__devd_table_init(&t);
@@ -64,19 +64,11 @@ static void test_errors_and_format(void **s)
     devd_device *d = libxl__devd_device_add(&t, g, "vbd", 2, 768, DEVD_DEV_FAILED, 0);
     libxl__devd_device_set_error(d, "hotplug script failed: no such file");
     libxl__devd_device_set_error(d, "second error");
-    snprintf(g->detail, sizeof(g->detail), "qemu running pid 1234 refs 0");
-    char *txt = libxl__devd_table_format(&t);
-    assert_non_null(txt);
-    assert_non_null(strstr(txt, "guests 1 devices 1 queued 0\n"));
-    assert_non_null(strstr(txt, "guest 7 qemu running pid 1234 refs 0\n"));
-    assert_non_null(strstr(txt, "  device vbd 768 state failed error \"second error\"\n"));
-    free(txt);
+    assert_string_equal(d->last_error, "second error");
     libxl__devd_device_set_error(d, NULL);
     assert_null(d->last_error);
     libxl__devd_table_dispose(&t);
-    txt = libxl__devd_table_format(&t);
-    assert_string_equal(txt, "guests 0 devices 0 queued 0\n");
-    free(txt);
+    assert_int_equal(t.nguests, 0);
 }
 
 /* Many guests and devices come and go: counts return to zero and nothing
@@ -126,10 +118,7 @@ static void test_queue(void **s)
     libxl__devd_queue_push(&t, c, DEVD_ACT_ADD);
     libxl__devd_queue_push(&t, a, DEVD_ACT_REMOVE);   /* once; action updated */
     assert_int_equal(t.nqueued, 3);
-    char *txt = libxl__devd_table_format(&t);
-    assert_non_null(strstr(txt, "queued 3"));
-    assert_non_null(strstr(txt, "device vbd 1 state adding (queued)"));
-    free(txt);
+    assert_true(a->queued && b->queued && c->queued);
     /* freeing a queued device takes it out of the queue */
     libxl__devd_device_free(&t, g, b);
     assert_int_equal(t.nqueued, 2);
@@ -152,7 +141,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guest_and_device),
         cmocka_unit_test(test_module_data),
-        cmocka_unit_test(test_errors_and_format),
+        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_storm),
         cmocka_unit_test(test_queue),
     };

@@ -3,7 +3,6 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,60 +160,4 @@ void libxl__devd_device_set_error(devd_device *d, const char *msg)
 {
     free(d->last_error);
     d->last_error = msg ? strdup(msg) : NULL;
-}
-
-/* A growable string for the dump. */
-typedef struct { char *buf; size_t len, cap; bool oom; } strbuf;
-
-static void sb_printf(strbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *sb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (sb->oom)
-        return;
-    for (;;) {
-        size_t room = sb->cap - sb->len;
-        va_start(ap, fmt);
-        n = vsnprintf(sb->buf ? sb->buf + sb->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) { sb->oom = true; return; }
-        if ((size_t)n < room) { sb->len += (size_t)n; return; }
-        size_t ncap = (sb->cap ? sb->cap * 2 : 256) + (size_t)n;
-        char *nb = realloc(sb->buf, ncap);
-        if (!nb) { sb->oom = true; return; }
-        sb->buf = nb;
-        sb->cap = ncap;
-    }
-}
-
-char *libxl__devd_table_format(const devd_table *t)
-{
-    strbuf sb = { 0 };
-    const devd_guest *g;
-    const devd_device *d;
-
-    sb_printf(&sb, "guests %u devices %u queued %u\n", t->nguests,
-              t->ndevices, t->nqueued);
-    SLIST_FOREACH(g, &t->guests, next) {
-        sb_printf(&sb, "guest %u%s%s\n", g->domid, g->detail[0] ? " " : "",
-                  g->detail);
-        SLIST_FOREACH(d, &g->devices, next) {
-            sb_printf(&sb, "  device %s %u state %s%s", d->kind, d->devid,
-                      libxl__devd_dev_state_name(d->state),
-                      d->queued ? " (queued)" : d->busy ? " (busy)" : "");
-            if (d->detail)
-                sb_printf(&sb, " %s", d->detail);
-            if (d->last_error)
-                sb_printf(&sb, " error \"%s\"", d->last_error);
-            sb_printf(&sb, "\n");
-        }
-    }
-    if (sb.oom) {
-        free(sb.buf);
-        return NULL;
-    }
-    return sb.buf ? sb.buf : strdup("");
 }

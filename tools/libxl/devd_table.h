@@ -93,7 +93,4 @@ devd_device *libxl__devd_queue_pop(devd_table *t, int *act_r);
 /* Replaces the last error (NULL clears it). */
 void libxl__devd_device_set_error(devd_device *d, const char *msg);
 
-/* A human-readable dump of the tables; malloc'd, NULL on OOM. */
-char *libxl__devd_table_format(const devd_table *t);
-
 #endif

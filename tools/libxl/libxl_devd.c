@@ -31,6 +31,8 @@
  * gives us only 10 s before it deletes the backend directory itself.
  */
 #define DEVD_SLOTS_MAX 4
+/* What an administrator may ask for instead. */
+#define DEVD_SLOTS_LIMIT 64
 
 static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc);
 
@@ -624,11 +626,28 @@ static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)
 
 /*----- entry point -----*/
 
-static int devd_slots(void)
+/* The administrator's settings, checked; the slots they give. */
+static int devd_params(libxl__gc *gc, libxl__devd_state *dds,
+                       const libxl_device_events_params *params)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-    return n < 1 ? 1 : n > DEVD_SLOTS_MAX ? DEVD_SLOTS_MAX : n;
+    if (params->max_ring_page_order < -1 ||
+        params->max_ring_page_order > DEVD_BLKIF_ORDER_LIMIT ||
+        params->script_slots < 0 || params->script_slots > DEVD_SLOTS_LIMIT) {
+        LOG(ERROR, "device events parameters out of range: max ring page"
+            " order %d (-1..%d), script slots %d (0..%d)",
+            params->max_ring_page_order, DEVD_BLKIF_ORDER_LIMIT,
+            params->script_slots, DEVD_SLOTS_LIMIT);
+        return ERROR_INVAL;
+    }
+    dds->max_ring_page_order = params->max_ring_page_order < 0
+        ? DEVD_BLKIF_DEFAULT_MAX_ORDER : (uint32_t)params->max_ring_page_order;
+    if (params->script_slots)
+        dds->slots = params->script_slots;
+    else
+        dds->slots = n < 1 ? 1 : n > DEVD_SLOTS_MAX ? DEVD_SLOTS_MAX : n;
+    return 0;
 }
 
 /* Each module's state, and its init. */
@@ -649,8 +668,32 @@ static int devd_kinds_init(libxl__gc *gc, libxl__devd_state *dds)
     return 0;
 }
 
+static int devd_handler(libxl_ctx *ctx,
+                        const libxl_device_events_params *params,
+                        const libxl_asyncop_how *ao_how);
+
 int libxl_device_events_handler(libxl_ctx *ctx,
                                 const libxl_asyncop_how *ao_how)
+{
+    libxl_device_events_params params;
+    int rc;
+
+    libxl_device_events_params_init(&params);
+    rc = devd_handler(ctx, &params, ao_how);
+    libxl_device_events_params_dispose(&params);
+    return rc;
+}
+
+int libxl_device_events_handler_params(libxl_ctx *ctx,
+                                const libxl_device_events_params *params,
+                                const libxl_asyncop_how *ao_how)
+{
+    return devd_handler(ctx, params, ao_how);
+}
+
+static int devd_handler(libxl_ctx *ctx,
+                        const libxl_device_events_params *params,
+                        const libxl_asyncop_how *ao_how)
 {
     AO_CREATE(ctx, 0, ao_how);
     libxl__devd_state *dds;
@@ -666,6 +709,8 @@ int libxl_device_events_handler(libxl_ctx *ctx,
         rc = ERROR_INVAL;
         goto out;
     }
+    rc = devd_params(gc, dds, params);
+    if (rc) goto out;
 
     rc = libxl__get_domid(gc, &dds->self_domid);
     if (rc) {
@@ -675,7 +720,6 @@ int libxl_device_events_handler(libxl_ctx *ctx,
 
     /* Absolute, so that event paths come back absolute and parseable. */
     dds->be_path = GCSPRINTF("/local/domain/%u/backend", dds->self_domid);
-    dds->slots = devd_slots();
     rc = devd_kinds_init(gc, dds);
     if (rc) goto out;
 

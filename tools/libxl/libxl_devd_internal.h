@@ -15,6 +15,7 @@
 
 #include "libxl_internal.h"
 #include "devd_table.h"
+#include "devd_blkif.h"
 
 /* A log line about one device. */
 #define DLOG(l, d, f, ...) \
@@ -74,6 +75,7 @@ struct libxl__devd_state {
     int ops_inflight;               /* device operations with a nested ao */
     int slot_ops;                   /* of which hold an operation slot */
     int slots;                      /* at most this many at once */
+    uint32_t max_ring_page_order;   /* offered to vbd3 frontends */
     bool aborting;
     bool watch_fired;               /* its first event has come */
     XEN_LIST_ENTRY(libxl__devd_state) registry_entry;
@@ -247,7 +249,7 @@ typedef int libxl__devd_txn_body(libxl__gc *gc, xs_transaction_t t,
 _hidden int libxl__devd_xs_txn(libxl__gc *gc, libxl__devd_txn_body *body,
                                void *arg);
 
-/* Registry of running handlers, for libxl_device_events_status.
+/* Registry of running handlers, for libxl_device_events_get_status.
  * Callers hold the ctx lock. */
 _hidden void libxl__devd_registry_add(libxl__devd_state *dds);
 _hidden void libxl__devd_registry_remove(libxl__devd_state *dds);

@@ -50,11 +50,58 @@ bool libxl__devd_registry_has_ctx(libxl_ctx *ctx)
     return found;
 }
 
-int libxl_device_events_status(libxl_ctx *ctx, char **text_r)
+static void status_guest(libxl__gc *gc, libxl_device_events_guest *o,
+                         const devd_guest *g)
+{
+    o->domid = g->domid;
+    o->detail = g->detail[0] ? libxl__strdup(NOGC, g->detail) : NULL;
+}
+
+static void status_device(libxl__gc *gc, libxl_device_events_device *o,
+                          const devd_device *d)
+{
+    o->domid = d->domid;
+    o->kind = libxl__strdup(NOGC, d->kind);
+    o->devid = d->devid;
+    o->state = libxl__strdup(NOGC, libxl__devd_dev_state_name(d->state));
+    o->busy = d->busy;
+    o->queued = d->queued;
+    o->detail = d->detail ? libxl__strdup(NOGC, d->detail) : NULL;
+    o->error = d->last_error ? libxl__strdup(NOGC, d->last_error) : NULL;
+}
+
+/* Copies what dds tracks, guests in table order, each one's devices
+ * after it. */
+static void status_fill(libxl__gc *gc, const libxl__devd_state *dds,
+                        libxl_device_events_status *st)
+{
+    const devd_guest *g;
+    const devd_device *d;
+    int ng = 0, nd = 0;
+
+    st->domid = dds->self_domid;
+    st->backend_path = libxl__strdup(NOGC, dds->be_path);
+    st->operations = dds->ops_inflight;
+    st->slots = dds->slots;
+    st->stopping = dds->aborting;
+    st->guests = libxl__calloc(NOGC, dds->table.nguests + 1,
+                               sizeof(*st->guests));
+    st->devices = libxl__calloc(NOGC, dds->table.ndevices + 1,
+                                sizeof(*st->devices));
+    SLIST_FOREACH(g, &dds->table.guests, next) {
+        status_guest(gc, &st->guests[ng++], g);
+        SLIST_FOREACH(d, &g->devices, next)
+            status_device(gc, &st->devices[nd++], d);
+    }
+    st->num_guests = ng;
+    st->num_devices = nd;
+}
+
+int libxl_device_events_get_status(libxl_ctx *ctx,
+                                   libxl_device_events_status *status)
 {
     GC_INIT(ctx);
     libxl__devd_state *dds;
-    char *body = NULL;
     int rc;
 
     CTX_LOCK;
@@ -64,20 +111,14 @@ int libxl_device_events_status(libxl_ctx *ctx, char **text_r)
         rc = ERROR_NOTFOUND;
         goto out;
     }
-    body = libxl__devd_table_format(&dds->table);
-    if (!body) {
-        rc = ERROR_NOMEM;
-        goto out;
-    }
-    *text_r = libxl__sprintf(NOGC, "domid %u watching %s operations %d%s\n%s",
-                             dds->self_domid, dds->be_path, dds->ops_inflight,
-                             dds->aborting ? " (stopping)" : "", body);
+    libxl_device_events_status_dispose(status);
+    libxl_device_events_status_init(status);
+    status_fill(gc, dds, status);
     rc = 0;
 
 out:
     pthread_mutex_unlock(&registry_lock);
     CTX_UNLOCK;
-    free(body);
     GC_FREE;
     return rc;
 }

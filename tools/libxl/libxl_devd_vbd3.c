@@ -276,27 +276,13 @@ static void vbd3_adopt(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
 
 /*----- the module -----*/
 
-/*
- * The max-ring-page-order offered to vbd3 frontends: 0..3 (the tapdisk
- * protocol carries 8 grant refs at most), default 3.  Set by the driver
- * domain's administrator through the environment (xl devd
- * --max-ring-page-order), never by a guest.
- */
+/* The max-ring-page-order offered to frontends: the administrator's
+ * (libxl_device_events_params), never a guest's. */
 static int vbd3_init(libxl__gc *gc, libxl__devd_state *dds, void *state)
 {
     vbd3_state *st = state;
-    const char *s = getenv("XL_DEVD_MAX_RING_PAGE_ORDER");
-    uint32_t v;
 
-    st->max_order = DEVD_BLKIF_DEFAULT_MAX_ORDER;
-    if (!s)
-        return 0;
-    if (libxl__devd_parse_uint(s, DEVD_BLKIF_ORDER_LIMIT, &v)) {
-        LOG(WARN, "XL_DEVD_MAX_RING_PAGE_ORDER=\"%s\" is not 0..%d, using %d",
-            s, DEVD_BLKIF_ORDER_LIMIT, DEVD_BLKIF_DEFAULT_MAX_ORDER);
-        return 0;
-    }
-    st->max_order = v;
+    st->max_order = dds->max_ring_page_order;
     return 0;
 }
 

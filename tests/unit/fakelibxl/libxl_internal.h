@@ -171,8 +171,17 @@ int libxl__get_domid(libxl__gc *gc, uint32_t *domid);
 void fake_log(fake_level l, int domid, int errnoval, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The handler's public entry, as in libxl.h. */
+/* The handler's public entry and its IDL type, as in libxl.h. */
+typedef struct {
+    int max_ring_page_order;
+    int script_slots;
+} libxl_device_events_params;
+void libxl_device_events_params_init(libxl_device_events_params *p);
+void libxl_device_events_params_dispose(libxl_device_events_params *p);
 int libxl_device_events_handler(libxl_ctx *ctx,
+                                const libxl_asyncop_how *ao_how);
+int libxl_device_events_handler_params(libxl_ctx *ctx,
+                                const libxl_device_events_params *params,
                                 const libxl_asyncop_how *ao_how);
 
 #endif

@@ -63,6 +63,15 @@ if want vbd; then
     dsum=$(drv "dd if=/srv/g1.img bs=1M count=8 2>/dev/null | md5sum | cut -d' ' -f1" | head -1)
     [ -n "$sum" ] && [ "$sum" = "$dsum" ]
     ok $? "vbd: driver domain reads the same checksum" "guest $sum drv $dsum"
+    if [ "$DEVD" = ours ]; then
+        # The status through libxl's IDL type: text and JSON alike.
+        st=$(drv "X=\$(devd-ctl xl | head -1); \$X devd --status 2>&1; \$X devd --status --json 2>&1")
+        echo "$st" | grep -q "^  device vbd $XVDB state connected" &&
+            echo "$st" | grep -q "\"backend_path\": \"$DRVBE\"" &&
+            echo "$st" | grep -q "\"kind\": \"vbd\"" &&
+            echo "$st" | grep -q "\"devid\": $XVDB"
+        ok $? "vbd: xl devd --status shows it, as text and as JSON" "$st"
+    fi
     detach g1 xvdb vbd "$G1" $XVDB
     ok $? "vbd: detach removes the backend directory"
     n=$(loops_left g1.img)
