@@ -91,25 +91,26 @@ static void devd_forget(libxl__gc *gc, libxl__devd_state *dds,
     libxl__devd_device_drop(gc, dds, g, d);
 }
 
-/* A device we did not know: tracked, and brought up if its kind is. */
-static void devd_track(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
-                       const libxl__devd_kind *k,
-                       const libxl__devd_backend_ops *ops, const char *name,
-                       uint32_t domid, uint32_t devid, int state)
+/* Tracks a backend in state `initial`; NULL if it cannot be, or if its
+ * kind is not served (said once, here). */
+static devd_device *devd_track(libxl__gc *gc, libxl__devd_state *dds,
+                               const libxl__devd_kind *k,
+                               const libxl__devd_backend_ops *ops,
+                               const char *name, uint32_t domid,
+                               uint32_t devid, devd_dev_state initial,
+                               int state, devd_guest **g_r)
 {
-    devd_guest *g;
     devd_device *d = libxl__devd_device_new(gc, dds, k, name, domid, devid,
-                                            ops->add ? DEVD_DEV_ADDING
-                                            : DEVD_DEV_UNSUPPORTED, &g);
+                                            initial, g_r);
 
     if (!d)
-        return;
+        return NULL;
     d->last_state = state;
     if (!ops->add) {
         DLOG(INFO, d, "not a kind devd serves, ignoring it");
-        return;
+        return NULL;
     }
-    ops->add(egc, gc, dds, g, d);
+    return d;
 }
 
 /* What the rules say about the backend, and what we knew of it. */
@@ -190,7 +191,11 @@ void libxl__devd_backend_changed(libxl__egc *egc, libxl__gc *gc,
         ops->add(egc, gc, dds, g, d);
         return;
     case DEVD_ACT_ADD:
-        devd_track(egc, gc, dds, k, ops, name, domid, devid, o.state);
+        d = devd_track(gc, dds, k, ops, name, domid, devid,
+                       ops->add ? DEVD_DEV_ADDING : DEVD_DEV_UNSUPPORTED,
+                       o.state, &g);
+        if (d)
+            ops->add(egc, gc, dds, g, d);
         return;
     }
 }
@@ -265,14 +270,9 @@ void libxl__devd_backend_adopt(libxl__gc *gc, libxl__devd_state *dds,
         track = ok && state != DEVD_XBS_CLOSED;
     if (!track)
         return;
-    d = libxl__devd_device_new(gc, dds, k, name, domid, devid, initial, &g);
+    d = devd_track(gc, dds, k, ops, name, domid, devid, initial, state, &g);
     if (!d)
         return;
-    d->last_state = state;
-    if (!ops->add) {
-        DLOG(INFO, d, "not a kind devd serves, ignoring it");
-        return;
-    }
     DLOG(INFO, d, "adopted in backend state %d%s as %s%s", state,
          online < 0 ? "" : GCSPRINTF(" online %d", online),
          libxl__devd_dev_state_name(initial),
