@@ -81,6 +81,7 @@ typedef struct ring {
     unsigned int inflight;
     bool barrier_wait;          /* a barrier is in flight: consume nothing */
     bool notify;                /* responses written since the last push */
+    bool more;                  /* requests left after its last batch */
     uint32_t domid, devid, order, proto, port;
     uint32_t gref[TD_MAX_RING_PAGES];
     evtchn_port_t lport;
@@ -516,7 +517,8 @@ static td_io *io_start(image *m, td_req *q)
     return io;
 }
 
-/* Handles up to BATCH requests; returns true if more are waiting. */
+/* Handles up to BATCH requests; returns true if more are waiting (the
+ * caller serves them in its next round). */
 static bool ring_process(image *m)
 {
     ring *r = &m->r;
@@ -582,16 +584,20 @@ static bool ring_process(image *m)
             io_uring_submit(&uring);
         if (r->notify)
             ring_notify(m);
-        if (handled >= BATCH ||
-            (uring_ok && (!r->free_ios || r->barrier_wait)))
-            return r->req_cons != *sr_req_prod(r) && r->free_ios &&
-                   !r->barrier_wait;
-        /* RING_FINAL_CHECK_FOR_REQUESTS: ask for an event, then look
-         * once more, so that a request racing with us is not missed. */
+        /* Out of slots: completions bring us back (on_uring). */
+        if (uring_ok && (!r->free_ios || r->barrier_wait))
+            return false;
+        if (handled >= BATCH && r->req_cons != *sr_req_prod(r))
+            return true;        /* the next round goes on */
+        /* RING_FINAL_CHECK_FOR_REQUESTS, after every batch whatever its
+         * size: ask for an event, then look once more, so that a request
+         * racing with us is not missed. */
         *sr_req_event(r) = r->req_cons + 1;
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         if (r->req_cons == *sr_req_prod(r))
             return false;
+        if (handled >= BATCH)
+            return true;
     }
 }
 
@@ -608,8 +614,9 @@ static void uring_reap(void)
         io_uring_cqe_seen(&uring, cqe);
         if (!io)
             continue;
-        /* The data SQE must move every byte; the others return 0. */
-        if (res < 0 || (io->want && res > 0 && (size_t)res != io->want)) {
+        /* The data SQE must move every byte (0 is short too); the
+         * others return 0. */
+        if (res < 0 || (io->want && (size_t)res != io->want)) {
             if (io->status == TD_RSP_OKAY)
                 ILOG(io->m, "%s failed: %s", io->to_guest ? "read"
                      : io->nsegs ? "write" : "flush or discard",
@@ -637,6 +644,34 @@ static void uring_drain(ring *r)
     }
 }
 
+/*
+ * Each wakeup serves one batch (BATCH requests at most) of a ring; a ring
+ * with more left is served again in the next round, after every other
+ * ring with work has had its batch and the control socket, the signals
+ * and the event channel have been polled.  So a frontend that keeps its
+ * ring full (even of requests that fail at once) cannot delay another
+ * image, a control request or a signal.
+ */
+static void ring_serve(image *m)
+{
+    m->r.more = m->r.connected && ring_process(m);
+}
+
+/* One round over the rings with work left; whether any has more. */
+static bool rings_round(void)
+{
+    bool more = false;
+    int i;
+
+    for (i = 0; i < MAX_IMAGES; i++) {
+        image *m = &images[i];
+        if (m->used && m->r.connected && m->r.more)
+            ring_serve(m);
+        more |= m->used && m->r.more;
+    }
+    return more;
+}
+
 static void on_uring(void)
 {
     uint64_t n;
@@ -653,9 +688,9 @@ static void on_uring(void)
      */
     for (i = 0; i < MAX_IMAGES; i++) {
         image *m = &images[i];
-        if (m->used && m->r.connected && m->r.free_ios && !m->r.barrier_wait)
-            while (m->r.connected && ring_process(m))
-                ;
+        if (m->used && m->r.connected && m->r.free_ios && !m->r.barrier_wait &&
+            !m->r.more)
+            ring_serve(m);
     }
 }
 
@@ -669,10 +704,9 @@ static void on_evtchn(void)
     xenevtchn_unmask(xce, (evtchn_port_t)port);
     for (i = 0; i < MAX_IMAGES; i++) {
         image *m = &images[i];
-        if (m->used && m->r.connected && m->r.lport == (evtchn_port_t)port) {
-            while (m->r.connected && ring_process(m))
-                ;
-        }
+        if (m->used && m->r.connected && m->r.lport == (evtchn_port_t)port &&
+            !m->r.more)
+            ring_serve(m);
     }
 }
 
@@ -1107,6 +1141,8 @@ int main(int argc, char **argv)
     logm("serving control clients%s%s", sock ? " on " : "", sock ? sock : "");
 
     while (!stopping) {
+        bool more = rings_round();
+
         n = 0;
         pfd[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
         pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -1116,7 +1152,8 @@ int main(int argc, char **argv)
             pfd[n++] = (struct pollfd){ .fd = clients[i].fd,
                                         .events = POLLIN };
         pfd[n++] = (struct pollfd){ .fd = uring_efd, .events = POLLIN };
-        if (poll(pfd, (nfds_t)n, -1) < 0) {
+        /* Rings with work left: look at everything else, then go on. */
+        if (poll(pfd, (nfds_t)n, more ? 0 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             logm("poll: %s", strerror(errno));
