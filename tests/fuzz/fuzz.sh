@@ -15,10 +15,11 @@ declare -A SRC=(
     [td_proto]="$S/tools/tapdisk/td_proto.c"
     [ringinfo]="$S/tools/libxl/devd_blkif.c $S/tools/libxl/devd_parse.c"
     [blkif_req]="$S/tools/tapdisk/td_blkif.c"
+    [blkif_indirect]="$S/tools/tapdisk/td_blkif.c"
     [devd_parse]="$S/tools/libxl/devd_parse.c"
 )
 bad=0 n=0
-for h in td_proto ringinfo blkif_req devd_parse; do
+for h in td_proto ringinfo blkif_req blkif_indirect devd_parse; do
     n=$((n + 1))
     $CC $FLAGS -o "$O/fuzz_$h" "$S/tests/fuzz/fuzz_$h.c" ${SRC[$h]} ||
         { echo "not ok $n - fuzz $h: the harness does not build"; bad=1; continue; }

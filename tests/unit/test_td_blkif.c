@@ -227,6 +227,188 @@ static void test_prod_check(void **s)
     assert_false(td_ring_prod_ok(0xFFFFFFF0u, 10, 32));  /* "behind" us */
 }
 
+/*----- indirect requests -----*/
+
+/* The i386 layout, as QEMU's and Linux's backends declare it. */
+#pragma pack(push, 4)
+struct x86_32_indirect {
+    uint8_t operation, indirect_op;
+    uint16_t nr_segments;
+    uint64_t id, sector_number;
+    uint16_t handle, pad1;
+    uint32_t indirect_grefs[8];
+    uint64_t pad2;
+};
+#pragma pack(pop)
+
+static void test_indirect_decode_matches_xen(void **s)
+{
+    union blkif_sring_entry e;
+    struct blkif_request_indirect *in = (void *)&e.req;
+    struct x86_32_indirect in32;
+    uint8_t raw[TD_ENTRY_MAX];
+    td_ireq r;
+    int i;
+
+    memset(&e, 0xAA, sizeof(e));
+    in->operation = BLKIF_OP_INDIRECT;
+    in->indirect_op = BLKIF_OP_WRITE;
+    in->nr_segments = 300;
+    in->id = 0x1122334455667788ULL;
+    in->sector_number = 0x0102030405060708ULL;
+    in->handle = 51712;
+    for (i = 0; i < BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST; i++)
+        in->indirect_grefs[i] = 1000 + i;
+    td_ireq_decode(TD_PROTO_NATIVE, (const uint8_t *)&e, &r);
+    assert_int_equal(r.op, TD_OP_INDIRECT);
+    assert_int_equal(r.indirect_op, TD_OP_WRITE);
+    assert_int_equal(r.nr_segments, 300);
+    assert_true(r.id == 0x1122334455667788ULL);
+    assert_true(r.sector == 0x0102030405060708ULL);
+    assert_int_equal(r.handle, 51712);
+    for (i = 0; i < TD_MAX_INDIRECT_PAGES; i++)
+        assert_int_equal(r.page_gref[i], 1000 + i);
+
+    assert_int_equal(sizeof(in32), 64);
+    memset(&in32, 0x55, sizeof(in32));
+    in32.operation = TD_OP_INDIRECT;
+    in32.indirect_op = TD_OP_READ;
+    in32.nr_segments = 7;
+    in32.id = 42;
+    in32.sector_number = 99;
+    in32.handle = 768;
+    for (i = 0; i < 8; i++)
+        in32.indirect_grefs[i] = 7 + i;
+    memset(raw, 0, sizeof(raw));
+    memcpy(raw, &in32, sizeof(in32));
+    td_ireq_decode(TD_PROTO_X86_32, raw, &r);
+    assert_int_equal(r.indirect_op, TD_OP_READ);
+    assert_int_equal(r.nr_segments, 7);
+    assert_true(r.id == 42 && r.sector == 99);
+    assert_int_equal(r.handle, 768);
+    assert_int_equal(r.page_gref[7], 14);
+}
+
+static td_ireq ireq(uint8_t iop, uint16_t nsegs, uint64_t sector)
+{
+    td_ireq r;
+
+    memset(&r, 0, sizeof(r));
+    r.op = TD_OP_INDIRECT;
+    r.indirect_op = iop;
+    r.nr_segments = nsegs;
+    r.sector = sector;
+    return r;
+}
+
+static void test_indirect_header(void **s)
+{
+    td_ireq r;
+    int op;
+
+    r = ireq(TD_OP_READ, 1, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, true), TD_REQ_OK);
+    assert_int_equal(r.nr_pages, 1);
+    r = ireq(TD_OP_WRITE, 256, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, false), TD_REQ_OK);
+    assert_int_equal(r.nr_pages, 1);
+    /* Only reads and writes travel indirect (blkback says the same). */
+    for (op = 0; op < 256; op++) {
+        r = ireq((uint8_t)op, 8, 0);
+        assert_int_equal(td_ireq_validate_header(&r, 256, false),
+                         op == TD_OP_READ || op == TD_OP_WRITE
+                         ? TD_REQ_OK : TD_REQ_BAD_INDIRECT_OP);
+    }
+    r = ireq(TD_OP_READ, 8, 0);
+    r.op = TD_OP_READ;
+    assert_int_equal(td_ireq_validate_header(&r, 256, false), TD_REQ_BAD_OP);
+    /* Segment counts: none, over what we advertise, over the limit. */
+    r = ireq(TD_OP_READ, 0, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, false),
+                     TD_REQ_BAD_NSEGS);
+    r = ireq(TD_OP_READ, 257, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, false),
+                     TD_REQ_BAD_NSEGS);
+    r = ireq(TD_OP_READ, 33, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 32, false),
+                     TD_REQ_BAD_NSEGS);
+    r = ireq(TD_OP_READ, 4096, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 65535, false),
+                     TD_REQ_BAD_NSEGS);
+    r = ireq(TD_OP_READ, 65535, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 65535, false),
+                     TD_REQ_BAD_NSEGS);
+    /* A write to a read-only image, before any page is touched. */
+    r = ireq(TD_OP_WRITE, 8, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, true),
+                     TD_REQ_READONLY);
+    assert_int_equal(td_req_verdict_status(TD_REQ_BAD_INDIRECT_OP),
+                     TD_RSP_ERROR);
+    assert_string_not_equal(td_req_verdict_name(TD_REQ_BAD_INDIRECT_OP),
+                            "invalid");
+}
+
+/* An indirect page of n segments, each (first, last). */
+static void ipage(uint8_t *page, unsigned int n, uint8_t first,
+                  uint8_t last)
+{
+    unsigned int i;
+
+    memset(page, 0xEE, TD_PAGE_SIZE);
+    for (i = 0; i < n; i++) {
+        struct blkif_request_segment seg = {
+            .gref = 500 + i, .first_sect = first, .last_sect = last,
+        };
+        memcpy(page + 8 * i, &seg, sizeof(seg));
+    }
+}
+
+static void test_indirect_segments(void **s)
+{
+    static uint8_t page[TD_PAGE_SIZE];
+    td_ireq r;
+
+    /* 256 full pages: 1 MiB, 2048 sectors, ending at the image's end. */
+    ipage(page, 256, 0, 7);
+    r = ireq(TD_OP_READ, 256, 0);
+    assert_int_equal(td_ireq_validate_header(&r, 256, false), TD_REQ_OK);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG), TD_REQ_OK);
+    assert_true(r.nr_sectors == 2048);
+    assert_int_equal(r.seg[255].gref, 755);
+    assert_int_equal(r.seg[0].last_sect, 7);
+    /* One sector past the end. */
+    r = ireq(TD_OP_READ, 256, 1);
+    td_ireq_validate_header(&r, 256, false);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG),
+                     TD_REQ_OUT_OF_RANGE);
+    /* A sector that would wrap around. */
+    r = ireq(TD_OP_WRITE, 1, UINT64_MAX - 3);
+    td_ireq_validate_header(&r, 256, false);
+    assert_int_equal(td_ireq_validate_segments(&r, page, UINT64_MAX),
+                     TD_REQ_OUT_OF_RANGE);
+    /* Bad segments: first after last, last past the page. */
+    ipage(page, 3, 5, 4);
+    r = ireq(TD_OP_READ, 3, 0);
+    td_ireq_validate_header(&r, 256, false);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG),
+                     TD_REQ_BAD_SEG);
+    ipage(page, 3, 0, 8);
+    r = ireq(TD_OP_READ, 3, 0);
+    td_ireq_validate_header(&r, 256, false);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG),
+                     TD_REQ_BAD_SEG);
+    /* Only the first nr_segments are read: junk after them is fine. */
+    ipage(page, 2, 1, 1);
+    r = ireq(TD_OP_READ, 2, 10);
+    td_ireq_validate_header(&r, 256, false);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG), TD_REQ_OK);
+    assert_true(r.nr_sectors == 2);
+    /* Without a valid header, nothing is read. */
+    r = ireq(TD_OP_READ, 2, 10);
+    assert_int_equal(td_ireq_validate_segments(&r, page, IMG),
+                     TD_REQ_BAD_NSEGS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +421,9 @@ int main(void)
         cmocka_unit_test(test_validate_discard),
         cmocka_unit_test(test_response_layout),
         cmocka_unit_test(test_prod_check),
+        cmocka_unit_test(test_indirect_decode_matches_xen),
+        cmocka_unit_test(test_indirect_header),
+        cmocka_unit_test(test_indirect_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

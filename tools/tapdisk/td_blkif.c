@@ -86,6 +86,8 @@ const char *td_req_verdict_name(td_req_verdict v)
     case TD_REQ_BAD_SEG: return "bad segment";
     case TD_REQ_OUT_OF_RANGE: return "beyond the end of the image";
     case TD_REQ_READONLY: return "write to a read-only image";
+    case TD_REQ_BAD_INDIRECT_OP: return "indirect request of neither read"
+                                        " nor write";
     }
     return "invalid";
 }
@@ -147,6 +149,79 @@ td_req_verdict td_req_validate(td_req *r, uint64_t sectors, bool readonly,
         return TD_REQ_OK;
     if (r->op != TD_OP_READ && readonly)
         return TD_REQ_READONLY;
+    if (!in_image(r->sector, total, sectors))
+        return TD_REQ_OUT_OF_RANGE;
+    return TD_REQ_OK;
+}
+
+/*----- indirect requests -----*/
+
+/* Byte offsets of the indirect request's fields: x86_64 aligns id to 8
+ * (after 4 bytes of padding), x86_32 to 4. */
+typedef struct {
+    unsigned int id, sector, handle, grefs;
+} ilayout;
+
+static const ilayout ilayout_64 = { 8, 16, 24, 28 };
+static const ilayout ilayout_32 = { 4, 12, 20, 24 };
+
+void td_ireq_decode(unsigned int proto, const uint8_t *e, td_ireq *r)
+{
+    const ilayout *l = proto == TD_PROTO_X86_32 ? &ilayout_32 : &ilayout_64;
+    unsigned int i;
+
+    memset(r, 0, sizeof(*r));
+    r->op = e[0];
+    r->indirect_op = e[1];
+    r->nr_segments = rd16(e + 2);
+    r->id = rd64(e + l->id);
+    r->sector = rd64(e + l->sector);
+    r->handle = rd16(e + l->handle);
+    for (i = 0; i < TD_MAX_INDIRECT_PAGES; i++)
+        r->page_gref[i] = rd32(e + l->grefs + 4 * i);
+}
+
+td_req_verdict td_ireq_validate_header(td_ireq *r, unsigned int max_segs,
+                                       bool readonly)
+{
+    if (r->op != TD_OP_INDIRECT)
+        return TD_REQ_BAD_OP;
+    if (r->indirect_op != TD_OP_READ && r->indirect_op != TD_OP_WRITE)
+        return TD_REQ_BAD_INDIRECT_OP;
+    if (max_segs > TD_MAX_INDIRECT_SEGS)
+        max_segs = TD_MAX_INDIRECT_SEGS;
+    if (r->nr_segments == 0 || r->nr_segments > max_segs)
+        return TD_REQ_BAD_NSEGS;
+    if (r->indirect_op == TD_OP_WRITE && readonly)
+        return TD_REQ_READONLY;
+    r->nr_pages = (r->nr_segments + TD_SEGS_PER_INDIRECT_PAGE - 1) /
+                  TD_SEGS_PER_INDIRECT_PAGE;
+    return TD_REQ_OK;
+}
+
+td_req_verdict td_ireq_validate_segments(td_ireq *r, const uint8_t *pages,
+                                         uint64_t sectors)
+{
+    uint64_t total = 0;
+    unsigned int i;
+
+    /* The header's checks bound nr_segments, and so what is read here. */
+    if (r->nr_segments == 0 || r->nr_segments > TD_MAX_INDIRECT_SEGS ||
+        r->nr_pages * TD_SEGS_PER_INDIRECT_PAGE < r->nr_segments)
+        return TD_REQ_BAD_NSEGS;
+    for (i = 0; i < r->nr_segments; i++) {
+        const uint8_t *s = pages + 8 * (size_t)i;
+        td_seg *g = &r->seg[i];
+
+        g->gref = rd32(s);
+        g->first_sect = s[4];
+        g->last_sect = s[5];
+        if (g->first_sect > g->last_sect ||
+            g->last_sect >= TD_SECTORS_PER_PAGE)
+            return TD_REQ_BAD_SEG;
+        total += (uint64_t)(g->last_sect - g->first_sect + 1);
+    }
+    r->nr_sectors = total;
     if (!in_image(r->sector, total, sectors))
         return TD_REQ_OUT_OF_RANGE;
     return TD_REQ_OK;

@@ -67,6 +67,8 @@ typedef enum {
     TD_REQ_BAD_SEG,             /* first_sect > last_sect or past a page */
     TD_REQ_OUT_OF_RANGE,        /* sectors past the end of the image */
     TD_REQ_READONLY,            /* a write to a read-only image */
+    TD_REQ_BAD_INDIRECT_OP,     /* an indirect request carrying neither
+                                   a read nor a write */
 } td_req_verdict;
 
 const char *td_req_verdict_name(td_req_verdict v);
@@ -80,6 +82,56 @@ td_req_verdict td_req_validate(td_req *r, uint64_t sectors, bool readonly,
 
 /* The blkif status a verdict is answered with. */
 int td_req_verdict_status(td_req_verdict v);
+
+/*----- indirect requests (BLKIF_OP_INDIRECT) -----*/
+
+/*
+ * An indirect request carries its segments in up to 8 pages of its own
+ * (512 eight-byte segments a page), named by grant refs in the ring entry.
+ * We take at most TD_MAX_INDIRECT_SEGS segments (1 MiB), as much as Linux
+ * blkback.  Decoding is in two steps, each on private memory: the header
+ * from the ring entry, then (once the caller has copied the indirect
+ * pages) the segments.
+ */
+#define TD_MAX_INDIRECT_SEGS 256
+#define TD_MAX_INDIRECT_PAGES 8         /* ..._INDIRECT_PAGES_PER_REQUEST */
+#define TD_SEGS_PER_INDIRECT_PAGE (TD_PAGE_SIZE / 8)
+
+typedef struct {
+    uint8_t op;                 /* TD_OP_INDIRECT */
+    uint8_t indirect_op;        /* the operation it carries */
+    uint16_t nr_segments;
+    uint16_t handle;
+    uint64_t id;
+    uint64_t sector;
+    uint64_t nr_sectors;        /* summed by td_ireq_validate_segments */
+    unsigned int nr_pages;      /* set by td_ireq_validate_header */
+    uint32_t page_gref[TD_MAX_INDIRECT_PAGES];
+    td_seg seg[TD_MAX_INDIRECT_SEGS];
+} td_ireq;
+
+/* Decodes an indirect request's header from a ring entry already copied
+ * into private memory. */
+void td_ireq_decode(unsigned int proto, const uint8_t *entry, td_ireq *r);
+
+/*
+ * Checks what the header says before any indirect page is touched: the
+ * operation it carries (read or write; a write not to a read-only image),
+ * its segment count (1..max_segs, max_segs at most TD_MAX_INDIRECT_SEGS)
+ * and so how many indirect pages it needs (set in r->nr_pages).
+ */
+td_req_verdict td_ireq_validate_header(td_ireq *r, unsigned int max_segs,
+                                       bool readonly);
+
+/*
+ * Reads the segments from the indirect pages, copied by the caller into
+ * private memory (r->nr_pages pages of TD_PAGE_SIZE at `pages`), and checks
+ * each as a direct request's (first_sect <= last_sect < 8) and the whole
+ * range against an image of `sectors` sectors; sets r->nr_sectors.  Only
+ * after td_ireq_validate_header said TD_REQ_OK.
+ */
+td_req_verdict td_ireq_validate_segments(td_ireq *r, const uint8_t *pages,
+                                         uint64_t sectors);
 
 /* Writes a response into a ring entry (the same layout for all three). */
 void td_rsp_encode(uint8_t *entry, uint64_t id, uint8_t op, int16_t status);
