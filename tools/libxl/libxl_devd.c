@@ -10,8 +10,9 @@
  *
  * What an event means for a device is its kind module's business (see
  * libxl_devd_internal.h); this file dispatches by the backend directory's
- * name and keeps the tables, the operations and their slots.  Adoption at
- * startup is in libxl_devd_adopt.c.
+ * name (the table of libxl_devd_kinds.c) and keeps the tables, the
+ * operations and their slots, and the adoption walk at startup.  The
+ * XenStore helpers every module uses are in libxl_devd_xs.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -53,6 +54,7 @@ static const libxl__devd_kind *devd_kind_at(int i)
     return i < 0 ? &libxl__devd_kind_unserved : libxl__devd_kinds[i];
 }
 
+/* The module serving backends named `name`. */
 const libxl__devd_kind *libxl__devd_kind_find(const char *name)
 {
     const char *const *n;
@@ -93,154 +95,6 @@ bool libxl__devd_served_by(const devd_device *d, const libxl__devd_kind *k)
 bool libxl__devd_stopping(const libxl__devd_state *dds)
 {
     return dds->aborting;
-}
-
-/*----- XenStore helpers -----*/
-
-const char *libxl__devd_be_path(libxl__gc *gc, libxl__devd_state *dds,
-                                const char *name, uint32_t domid,
-                                uint32_t devid)
-{
-    return GCSPRINTF("%s/%s/%u/%u", dds->be_path, name, domid, devid);
-}
-
-const char *libxl__devd_dev_path(libxl__gc *gc, libxl__devd_state *dds,
-                                 const devd_device *d)
-{
-    return libxl__devd_be_path(gc, dds, d->kind, d->domid, d->devid);
-}
-
-void libxl__devd_fill_ldev(libxl__devd_state *dds, const devd_device *d,
-                           int frontend_kind, libxl__device *ldev)
-{
-    ldev->backend_devid = d->devid;
-    ldev->backend_domid = dds->self_domid;
-    ldev->devid = d->devid;
-    ldev->domid = d->domid;
-    ldev->backend_kind = d->libxl_kind;
-    ldev->kind = frontend_kind;
-}
-
-/*
- * Reads path like libxl__xs_read_checked, but checks the value over its
- * whole length.  One with a NUL byte inside ("13\0junk", which C would
- * take as "13") comes back escaped and bounded like libxl__devd_show
- * ("13\x00junk", *escaped_r set if not NULL): it then holds a backslash,
- * which none of our parsers takes.
- */
-int libxl__devd_xs_read(libxl__gc *gc, xs_transaction_t t, const char *path,
-                        const char **out, bool *escaped_r)
-{
-    unsigned int len;
-    char *v = xs_read(CTX->xsh, t, path, &len);
-
-    *out = NULL;
-    if (escaped_r)
-        *escaped_r = false;
-    if (!v) {
-        if (errno == ENOENT)
-            return 0;
-        LOGE(ERROR, "xenstore read failed: `%s'", path);
-        return ERROR_FAIL;
-    }
-    libxl__ptr_add(gc, v);
-    if (libxl__devd_value_whole(v, len)) {
-        *out = v;
-        return 0;
-    }
-    *out = libxl__devd_escape(libxl__zalloc(gc, DEVD_SHOW_LEN), DEVD_SHOW_LEN,
-                              v, len);
-    if (escaped_r)
-        *escaped_r = true;
-    return 0;
-}
-
-char **libxl__devd_list(libxl__gc *gc, const char *path, unsigned int *n)
-{
-    char **l = libxl__xs_directory(gc, XBT_NULL, path, n);
-
-    if (!l)
-        *n = 0;
-    return l;
-}
-
-/*
- * Runs body in a XenStore transaction, again as long as the commit meets
- * a conflict.  body returns 0 to commit, DEVD_TXN_NOTHING to end without
- * writing (0 is returned), or an error, returned after the abort.
- */
-int libxl__devd_xs_txn(libxl__gc *gc, libxl__devd_txn_body *body, void *arg)
-{
-    xs_transaction_t t = XBT_NULL;
-    int rc;
-
-    for (;;) {
-        rc = libxl__xs_transaction_start(gc, &t);
-        if (rc) goto out;
-        rc = body(gc, t, arg);
-        if (rc) goto out;
-        rc = libxl__xs_transaction_commit(gc, &t);
-        if (rc <= 0) goto out;
-    }
-out:
-    libxl__xs_transaction_abort(gc, &t);
-    return rc == DEVD_TXN_NOTHING ? 0 : rc;
-}
-
-/* Untrusted text (a value a guest wrote) for a log line or a message:
- * escaped and bounded. */
-const char *libxl__devd_show(libxl__gc *gc, const char *s)
-{
-    if (!s)
-        return "(missing)";
-    return libxl__devd_escape(libxl__zalloc(gc, DEVD_SHOW_LEN), DEVD_SHOW_LEN,
-                              s, strlen(s));
-}
-
-/* Reads and strictly parses a backend's state or online node.  *present
- * is false if it is not there; *ok is true if it is and parses (junk is
- * logged: it is left alone until it changes). */
-int libxl__devd_read_value(libxl__gc *gc, const char *be, uint32_t domid,
-                           const char *key, bool *present, bool *ok, int *val)
-{
-    const char *v = NULL;
-    bool is_state = !strcmp(key, "state"), escaped;
-    int rc;
-
-    *present = *ok = false;
-    rc = libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/%s", be, key), &v,
-                             &escaped);
-    if (rc) return rc;
-    if (!v) {
-        if (!is_state)
-            LOGD(DEBUG, domid, "%s: no %s node yet", be, key);
-        return 0;
-    }
-    *present = true;
-    if (is_state ? libxl__devd_parse_state(v, val)
-                 : libxl__devd_parse_online(v, val)) {
-        LOGD(ERROR, domid, "%s: %s=\"%s\" %s, ignoring this backend until it"
-             " changes", be, key, escaped ? v : libxl__devd_show(gc, v),
-             is_state ? "is not a XenbusState" : "is neither 0 nor 1");
-        return 0;
-    }
-    *ok = true;
-    return 0;
-}
-
-int libxl__devd_read_values(libxl__gc *gc, const char *be, uint32_t domid,
-                            bool *exists, bool *values_ok,
-                            int *state, int *online)
-{
-    bool state_ok, present;
-    int rc;
-
-    *values_ok = false;
-    rc = libxl__devd_read_value(gc, be, domid, "state", exists, &state_ok,
-                                state);
-    if (rc || !*exists || !state_ok) return rc;
-    return libxl__devd_read_value(gc, be, domid, "online", &present,
-                                  values_ok, online);
 }
 
 /*----- the tables -----*/
@@ -592,6 +446,77 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
         after(egc, dds, name, domid, devid);
     if (slot)
         devd_slot_next(egc, dds);
+}
+
+/*----- startup: adoption -----*/
+
+/* Every backend already in XenStore is handed to its kind module, which
+ * takes it over in whatever state it is (a devd restart never loses a
+ * device), then each module finishes what the previous devd left half
+ * done. */
+
+/*
+ * One guest's backends of one kind (<be>/<kind>/<domid>).  Each guest
+ * gets its own nested ao, so its reads and log strings are freed as soon
+ * as it is done: in one gc, the thousands of allocations of a large
+ * adoption would stay for devd's lifetime and make every new one slower
+ * (libxl's gc looks for a free slot from the start of its array).
+ */
+static void devd_adopt_guest(libxl__egc *egc, libxl__devd_state *dds,
+                             const libxl__devd_kind *k, const char *name,
+                             const char *dom)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    const char *dp = GCSPRINTF("%s/%s/%s", dds->be_path, name, dom);
+    unsigned int nv, l;
+    uint32_t domid, devid;
+    char **devs;
+
+    if (libxl__devd_parse_uint(dom, DEVD_DOMID_MAX, &domid)) {
+        LOG(WARN, "skipping malformed domid \"%s\" under %s/%s", dom,
+            dds->be_path, name);
+        goto out;
+    }
+    devs = libxl__devd_list(gc, dp, &nv);
+    for (l = 0; l < nv; l++) {
+        if (libxl__devd_parse_uint(devs[l], DEVD_DEVID_MAX, &devid)) {
+            LOGD(WARN, domid, "skipping malformed devid \"%s\" under %s",
+                 devs[l], dp);
+            continue;
+        }
+        k->adopt(egc, gc, dds, name, domid, devid);
+    }
+out:
+    libxl__nested_ao_free(nested);
+}
+
+void libxl__devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
+{
+    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
+    STATE_AO_GC(nested);
+    const libxl__devd_kind *k;
+    unsigned int nk, nd, i, j;
+    char **kinds, **doms;
+
+    kinds = libxl__devd_list(gc, dds->be_path, &nk);
+    for (i = 0; i < nk; i++) {
+        const char *kp = GCSPRINTF("%s/%s", dds->be_path, kinds[i]);
+        devd_path p;
+
+        if (libxl__devd_parse_path(dds->be_path, kp, &p) != DEVD_PATH_KIND) {
+            LOG(WARN, "skipping malformed backend kind \"%s\"", kinds[i]);
+            continue;
+        }
+        k = libxl__devd_kind_find(p.kind);
+        doms = libxl__devd_list(gc, kp, &nd);
+        for (j = 0; j < nd; j++)
+            devd_adopt_guest(egc, dds, k, p.kind, doms[j]);
+    }
+    for (i = 0; (k = libxl__devd_kinds[i]); i++)
+        if (k->adopted)
+            k->adopted(egc, dds);
+    libxl__nested_ao_free(nested);
 }
 
 /*----- abort and completion -----*/

@@ -2,8 +2,9 @@
  * Backends that something else brings up and takes down (a hotplug
  * script, the guest's QEMU): devd decides when, from the backend's state
  * and online, by the rules of devd_policy.c, and its module's hooks do it.
- * The script and QEMU modules share this; the vbd3 ring server does not
- * (it is the backend itself).
+ * The script and QEMU modules share this, and the table's module for kinds
+ * devd does not serve; the vbd3 ring server does not (it is the backend
+ * itself).
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -318,33 +319,3 @@ void libxl__devd_backend_adopt_finish(libxl__egc *egc, libxl__devd_state *dds,
     pend->v = NULL;
     pend->n = pend->cap = 0;
 }
-
-/*----- backends of a kind devd does not serve -----*/
-
-/* Tracked (when not Closed) to be logged once, and forgotten when gone. */
-static const libxl__devd_backend_ops unserved_ops = { .qemu = false };
-
-static void unserved_changed(libxl__egc *egc, libxl__gc *gc,
-                             libxl__devd_state *dds, const char *name,
-                             uint32_t domid, uint32_t devid)
-{
-    libxl__devd_backend_changed(egc, gc, dds, &libxl__devd_kind_unserved,
-                                &unserved_ops, name, domid, devid);
-}
-
-static void unserved_adopt(libxl__egc *egc, libxl__gc *gc,
-                           libxl__devd_state *dds, const char *name,
-                           uint32_t domid, uint32_t devid)
-{
-    libxl__devd_backend_adopt(gc, dds, &libxl__devd_kind_unserved,
-                              &unserved_ops, name, domid, devid, NULL);
-}
-
-static const char *const unserved_names[] = { NULL };
-
-const libxl__devd_kind libxl__devd_kind_unserved = {
-    .what = "kinds devd does not serve",
-    .names = unserved_names,
-    .adopt = unserved_adopt,
-    .changed = unserved_changed,
-};

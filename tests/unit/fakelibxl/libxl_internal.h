@@ -1,6 +1,6 @@
 /*
  * The listener core's unit tests: a stand-in for the few parts of libxl's
- * libxl_internal.h that the core (libxl_devd.c, libxl_devd_adopt.c,
+ * libxl_internal.h that the core (libxl_devd.c, libxl_devd_xs.c,
  * libxl_devd_backend.c) uses, so that it is compiled unchanged and run
  * without Xen.  Memory is per gc as in libxl; XenStore is an in-memory
  * tree; a watch fires when the test says so (fake_libxl.c).
