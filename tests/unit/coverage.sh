@@ -8,7 +8,7 @@ B=$1/coverage S=$2 MIN=${COVERAGE_MIN:-80}
 CORE="libxl_devd.c libxl_devd_xs.c libxl_devd_backend.c"
 rm -rf "$B" && mkdir -p "$B" && cd "$B"
 srcs="$S/tests/unit/test_devd_core.c $S/tests/unit/fake_libxl.c"
-for f in $CORE devd_table.c devd_parse.c devd_policy.c; do
+for f in $CORE libxl_devd_unserved.c devd_table.c devd_parse.c devd_policy.c; do
     srcs="$srcs $S/tools/libxl/$f"
 done
 for f in $srcs; do

@@ -1,7 +1,7 @@
 /*
  * Unit tests of the listener core (libxl_devd.c), its XenStore helpers
- * (libxl_devd_xs.c) and the shared backend rules (libxl_devd_backend.c),
- * compiled unchanged
+ * (libxl_devd_xs.c), the shared backend rules (libxl_devd_backend.c) and
+ * the module for unserved kinds (libxl_devd_unserved.c), compiled unchanged
  * against a stand-in libxl (fakelibxl/, fake_libxl.c) and driven through
  * two fake kinds: "fake" (the backend rules, with operations the test
  * ends when it likes) and "raw" (its own changed hook).  No Xen.
@@ -156,35 +156,10 @@ const libxl__devd_kind raw_kind = {
     .adopt = raw_adopt, .changed = raw_changed,
 };
 
-/* The kind table (libxl_devd_kinds.c), with the fake kinds in it, and its
- * module for kinds devd does not serve, as there. */
+/* The kind table (libxl_devd_kinds.c), with the fake kinds in it; the
+ * module for kinds devd does not serve is the real one. */
 const libxl__devd_kind *const libxl__devd_kinds[] = {
     &fake_kind, &raw_kind, NULL,
-};
-
-static const libxl__devd_backend_ops unserved_ops = { .qemu = false };
-
-static void unserved_changed(libxl__egc *egc, libxl__gc *gc,
-                             libxl__devd_state *s, const char *name,
-                             uint32_t domid, uint32_t devid)
-{
-    libxl__devd_backend_changed(egc, gc, s, &libxl__devd_kind_unserved,
-                                &unserved_ops, name, domid, devid);
-}
-
-static void unserved_adopt(libxl__egc *egc, libxl__gc *gc,
-                           libxl__devd_state *s, const char *name,
-                           uint32_t domid, uint32_t devid)
-{
-    libxl__devd_backend_adopt(gc, s, &libxl__devd_kind_unserved,
-                              &unserved_ops, name, domid, devid, NULL);
-}
-
-static const char *const unserved_names[] = { NULL };
-
-const libxl__devd_kind libxl__devd_kind_unserved = {
-    .what = "kinds devd does not serve", .names = unserved_names,
-    .adopt = unserved_adopt, .changed = unserved_changed,
 };
 
 /*----- helpers -----*/
