@@ -123,19 +123,27 @@ devd_device *libxl__devd_device_new(libxl__gc *gc, libxl__devd_state *dds,
     return d;
 }
 
+/* What each module holds for g (its data is freed with g). */
+static void devd_guest_dispose(libxl__gc *gc, libxl__devd_state *dds,
+                               devd_guest *g)
+{
+    const libxl__devd_kind *k;
+    int i;
+
+    for (i = 0; (k = libxl__devd_kinds[i]); i++)
+        if (g->priv[i] && k->guest_dispose)
+            k->guest_dispose(gc, dds, g, g->priv[i]);
+}
+
 /* What the modules hold for g, then g if it has no device left. */
 static void devd_drop_guest_if_empty(libxl__gc *gc, libxl__devd_state *dds,
                                      devd_guest *g)
 {
     uint32_t domid = g->domid;
-    const libxl__devd_kind *k;
-    int i;
 
     if (!SLIST_EMPTY(&g->devices))
         return;
-    for (i = 0; (k = libxl__devd_kinds[i]); i++)
-        if (g->priv[i] && k->guest_dispose)
-            k->guest_dispose(gc, dds, g, g->priv[i]);
+    devd_guest_dispose(gc, dds, g);
     libxl__devd_guest_drop_if_empty(&dds->table, g);
     LOGD(DEBUG, domid, "no device left, guest dropped");
     /* Clear what libxl keeps for this guest here (QEMU pid ...). */
@@ -163,17 +171,13 @@ void libxl__devd_device_drop(libxl__gc *gc, libxl__devd_state *dds,
  * and processes stay up for the next devd to adopt. */
 static void devd_dispose_all(libxl__gc *gc, libxl__devd_state *dds)
 {
-    const libxl__devd_kind *k;
     devd_guest *g;
     devd_device *d;
-    int i;
 
     SLIST_FOREACH(g, &dds->table.guests, next) {
         SLIST_FOREACH(d, &g->devices, next)
             devd_dispose_device(gc, dds, d);
-        for (i = 0; (k = libxl__devd_kinds[i]); i++)
-            if (g->priv[i] && k->guest_dispose)
-                k->guest_dispose(gc, dds, g, g->priv[i]);
+        devd_guest_dispose(gc, dds, g);
     }
     libxl__devd_table_dispose(&dds->table);
 }
