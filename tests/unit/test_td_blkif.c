@@ -409,6 +409,33 @@ static void test_indirect_segments(void **s)
                      TD_REQ_BAD_NSEGS);
 }
 
+/* The buffer a request may need, read before it is validated. */
+static void test_max_pages(void **s)
+{
+    uint8_t e[TD_ENTRY_MAX];
+
+    memset(e, 0, sizeof(e));
+    e[0] = TD_OP_READ; e[1] = 3;
+    assert_int_equal(td_req_max_pages(e), 3);
+    e[0] = TD_OP_FLUSH; e[1] = 0;
+    assert_int_equal(td_req_max_pages(e), 0);
+    /* A claim beyond any valid request is bounded. */
+    e[0] = TD_OP_WRITE; e[1] = 200;
+    assert_int_equal(td_req_max_pages(e), TD_MAX_SEGS);
+    e[0] = TD_OP_INDIRECT; e[1] = TD_OP_READ; e[2] = 0x20; e[3] = 0x00;
+    assert_int_equal(td_req_max_pages(e), 32);
+    e[2] = 0xFF; e[3] = 0xFF;
+    assert_int_equal(td_req_max_pages(e), TD_MAX_INDIRECT_SEGS);
+    e[0] = TD_OP_DISCARD; e[1] = 11;
+    assert_int_equal(td_req_max_pages(e), 0);
+    e[0] = 0x77;
+    assert_int_equal(td_req_max_pages(e), 0);
+    assert_string_equal(td_req_verdict_name(TD_REQ_BAD_INDIRECT_PAGE),
+                        "indirect segment page not readable");
+    assert_int_equal(td_req_verdict_status(TD_REQ_BAD_INDIRECT_PAGE),
+                     TD_RSP_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_indirect_decode_matches_xen),
         cmocka_unit_test(test_indirect_header),
         cmocka_unit_test(test_indirect_segments),
+        cmocka_unit_test(test_max_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

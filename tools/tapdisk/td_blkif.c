@@ -88,6 +88,8 @@ const char *td_req_verdict_name(td_req_verdict v)
     case TD_REQ_READONLY: return "write to a read-only image";
     case TD_REQ_BAD_INDIRECT_OP: return "indirect request of neither read"
                                         " nor write";
+    case TD_REQ_BAD_INDIRECT_PAGE: return "indirect segment page not"
+                                          " readable";
     }
     return "invalid";
 }
@@ -225,6 +227,24 @@ td_req_verdict td_ireq_validate_segments(td_ireq *r, const uint8_t *pages,
     if (!in_image(r->sector, total, sectors))
         return TD_REQ_OUT_OF_RANGE;
     return TD_REQ_OK;
+}
+
+unsigned int td_req_max_pages(const uint8_t *e)
+{
+    unsigned int n;
+
+    /* op and nr_segments sit at the same offsets in every layout. */
+    switch (e[0]) {
+    case TD_OP_READ:
+    case TD_OP_WRITE:
+    case TD_OP_WRITE_BARRIER:
+    case TD_OP_FLUSH:
+        return e[1] < TD_MAX_SEGS ? e[1] : TD_MAX_SEGS;
+    case TD_OP_INDIRECT:
+        n = rd16(e + 2);
+        return n < TD_MAX_INDIRECT_SEGS ? n : TD_MAX_INDIRECT_SEGS;
+    }
+    return 0;
 }
 
 void td_rsp_encode(uint8_t *e, uint64_t id, uint8_t op, int16_t status)

@@ -69,6 +69,7 @@ typedef enum {
     TD_REQ_READONLY,            /* a write to a read-only image */
     TD_REQ_BAD_INDIRECT_OP,     /* an indirect request carrying neither
                                    a read nor a write */
+    TD_REQ_BAD_INDIRECT_PAGE,   /* its segment pages cannot be read */
 } td_req_verdict;
 
 const char *td_req_verdict_name(td_req_verdict v);
@@ -132,6 +133,15 @@ td_req_verdict td_ireq_validate_header(td_ireq *r, unsigned int max_segs,
  */
 td_req_verdict td_ireq_validate_segments(td_ireq *r, const uint8_t *pages,
                                          uint64_t sectors);
+
+/*
+ * The most data pages the request in a ring entry (already copied into
+ * private memory) can need, before it is validated: its segment count as
+ * it claims it, bounded by what any valid request carries; 0 for an
+ * operation without data.  A backend takes the buffer this says before it
+ * consumes the request, so that it never consumes one it cannot serve.
+ */
+unsigned int td_req_max_pages(const uint8_t *entry);
 
 /* Writes a response into a ring entry (the same layout for all three). */
 void td_rsp_encode(uint8_t *entry, uint64_t id, uint8_t op, int16_t status);

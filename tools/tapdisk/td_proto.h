@@ -111,7 +111,11 @@ typedef struct {
 #define TD_FEAT_FLUSH    0x1        /* BLKIF_OP_FLUSH_DISKCACHE */
 #define TD_FEAT_BARRIER  0x2        /* BLKIF_OP_WRITE_BARRIER */
 #define TD_FEAT_DISCARD  0x4        /* BLKIF_OP_DISCARD */
-#define TD_FEATS_KNOWN   0x7
+#define TD_FEAT_INDIRECT 0x8        /* BLKIF_OP_INDIRECT, 256 segments */
+#define TD_FEATS_KNOWN   0xF
+/* With TD_FEAT_INDIRECT: the segments an indirect request may carry
+ * (feature-max-indirect-segments; 1 MiB, as Linux blkback). */
+#define TD_INDIRECT_SEGS 256
 
 /* ERROR, RUNTIME_ERROR: error is a positive errno value. */
 typedef struct {

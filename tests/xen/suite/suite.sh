@@ -184,6 +184,12 @@ if want vbd3; then
         out=$(dcmd "$G1" "cat /sys/block/xvdb/size")
         [ "$(echo $out)" = 131072 ]
         ok $? "vbd3: the guest sees a 64 MiB disk" "$out"
+        # blkfront takes up indirect requests when offered (32 segments, its
+        # default): more than the 11 of a direct request.
+        out=$(dcmd "$G1" "cat /sys/block/xvdb/queue/max_segments")
+        [ "$(xs $B3/feature-max-indirect-segments)" = 256 ] && [ "$(echo $out)" = 32 ]
+        ok $? "vbd3: tapdisk offers 256-segment indirect requests, the guest takes them up" \
+            "feature-max-indirect-segments=$(xs $B3/feature-max-indirect-segments) guest max_segments=$out"
         # Data integrity over the whole disk: a random pattern, flushed,
         # read back, checksums equal in the guest and in the driver domain.
         # (in 8 MiB pieces: the guest has little memory for /tmp)
@@ -197,6 +203,11 @@ if want vbd3; then
         fl=$(echo "$out" | sed -n 's/^reqs_flush=//p'); bad=$(echo "$out" | sed -n 's/^bad_requests=//p')
         [ "${fl:-0}" -gt 0 ] && [ "${bad:-1}" = 0 ]
         ok $? "vbd3: flushes reached tapdisk, no request refused" "$(echo $out)"
+        # 1 MiB direct reads came as requests larger than 11 segments can
+        # carry (88 sectors): indirect ones, and they read back equal above.
+        rq=$(echo "$out" | sed -n 's/^reqs_read=//p'); sr=$(echo "$out" | sed -n 's/^sectors_read=//p')
+        [ "${rq:-0}" -gt 0 ] && [ $(( ${sr:-0} / rq )) -gt 88 ]
+        ok $? "vbd3: reads came as indirect requests (more than 88 sectors each on average)" "reqs_read=$rq sectors_read=$sr"
         if [ "$(xs $B3/feature-discard)" = 1 ]; then
             out=$(dcmd "$G1" "blkdiscard -o 0 -l 33554432 /dev/xvdb && dd if=/dev/xvdb bs=1M count=32 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c" 120); r=$?
             [ $r = 0 ] && [ "$(echo "$out" | tail -1)" = 0 ]
@@ -357,7 +368,48 @@ fi
 
 # bench (make bench only): fio in one guest against a vbd (kernel blkback),
 # a qdisk (QEMU) and a vbd3 (tapdisk) disk, each a 128 MiB raw file in the
-# driver domain.  Prints "BENCH kind=K test=T value=V unit=U" lines.
+# driver domain; then tapdisk again with its guest pages mapped rather than
+# copied (TAPDISK_GRANTS=map, a second guest: the choice behind the
+# default).  Each test prints "BENCH kind=K test=T value=V unit=U" and the
+# CPU time per GiB moved of the backend's own threads (blkback's kernel
+# threads, the guest's QEMU, its tapdisk) and of the whole driver domain.
+# bench_ticks KIND DOMID: CPU ticks so far of the backend serving it.
+bench_ticks() {
+    case $1 in
+    vbd) drv "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$2 ~ /^\\(blkback\\.$2\\./ { t += \$14 + \$15 } END { print t + 0 }'" ;;
+    qdisk) drv "p=\$(pgrep -f '[x]en-domid $2 ' | head -1); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
+    vbd3*) drv "p=\$(/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$2-$XVDD.sock pid); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
+    esac | head -1
+}
+drv_ticks() { drv "awk '/^cpu / { print \$2 + \$3 + \$4 + \$7 + \$8 }' /proc/stat" | head -1; }
+# bench_fio KIND DOMID DEV TEST RW BS DEPTH
+bench_fio() {
+    local k=$1 g=$2 d=$3 t=$4 rw=$5 bs=$6 qd=$7 b0 c0 b1 c1 out line kib v
+    b0=$(bench_ticks "$k" "$g") c0=$(drv_ticks)
+    out=$(dcmd "$g" "fio --name=b --filename=/dev/$d --rw=$rw --bs=$bs --iodepth=$qd --ioengine=libaio --direct=1 --runtime=$RT --time_based --output-format=terse --terse-version=3 2>&1 | tail -3" $((RT + 60)))
+    b1=$(bench_ticks "$k" "$g") c1=$(drv_ticks)
+    # terse v3: read KiB, KiB/s, IOPS in fields 6-8; write's in 47-49
+    line=$(echo "$out" | grep '^3;' | tail -1)
+    kib=$(echo "$line" | awk -F';' '{ print $6 + $47 }')
+    [ -n "$kib" ] && [ "${kib%.*}" -gt 0 ] 2>/dev/null
+    ok $? "bench: $k $t ran" "$out"
+    case $bs in
+    4k) v=$(echo "$line" | awk -F';' '{ print $8 + $49 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=IOPS" ;;
+    *) v=$(echo "$line" | awk -F';' '{ printf "%.1f", ($7 + $48) / 1024 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=MiB/s" ;;
+    esac
+    # ticks are 1/100 s; per GiB moved
+    echo "BENCH kind=$k test=$t-cpu value=$(awk -v a="$b0" -v b="$b1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", k > 0 ? (b - a) / 100 / (k / 1048576) : 0 }') unit=cpu-s/GiB"
+    echo "BENCH kind=$k test=$t-drv-cpu value=$(awk -v a="$c0" -v b="$c1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", k > 0 ? (b - a) / 100 / (k / 1048576) : 0 }') unit=cpu-s/GiB"
+}
+# bench_all KIND DOMID DEV: the six tests
+bench_all() {
+    bench_fio "$@" randread-4k-qd1 randread 4k 1
+    bench_fio "$@" randread-4k-qd32 randread 4k 32
+    bench_fio "$@" randwrite-4k-qd1 randwrite 4k 1
+    bench_fio "$@" randwrite-4k-qd32 randwrite 4k 32
+    bench_fio "$@" seqread-1m read 1M 8
+    bench_fio "$@" seqwrite-1m write 1M 8
+}
 if want bench; then
     scenario bench
     XL=$XL_VBD3     # (its guest has a vbd3 disk)
@@ -371,22 +423,27 @@ if want bench; then
     connected vbd "$GB" $XVDB 60 && connected qdisk "$GB" $XVDC 90 &&
         wait_key "$(be vbd3 "$GB" $XVDD)/state" 4 60
     ok $? "bench: all three Connected"
+    out=$(xs "$(be vbd3 "$GB" $XVDD)/feature-max-indirect-segments")
+    [ "$out" = 256 ]
+    ok $? "bench: tapdisk offers indirect requests of 256 segments" "feature-max-indirect-segments=$out"
     RT=${BENCH_SECONDS:-20}
-    for kd in vbd:xvdb qdisk:xvdc vbd3:xvdd; do
-        k=${kd%%:*} d=${kd#*:}
-        # terse v3: field 7 is the read bandwidth in KiB/s, 8 the read IOPS
-        out=$(dcmd "$GB" "fio --name=r --filename=/dev/$d --rw=randread --bs=4k --iodepth=32 --ioengine=libaio --direct=1 --runtime=$RT --time_based --output-format=terse --terse-version=3 2>&1 | tail -3" $((RT + 60)))
-        iops=$(echo "$out" | grep '^3;' | tail -1 | cut -d';' -f8)
-        [ -n "$iops" ] && [ "$iops" -gt 0 ] 2>/dev/null
-        ok $? "bench: $k 4 KiB random read ran" "$out"
-        echo "BENCH kind=$k test=randread-4k value=${iops:-0} unit=IOPS"
-        out=$(dcmd "$GB" "fio --name=s --filename=/dev/$d --rw=read --bs=1M --iodepth=8 --ioengine=libaio --direct=1 --runtime=$RT --time_based --output-format=terse --terse-version=3 2>&1 | tail -3" $((RT + 60)))
-        kib=$(echo "$out" | grep '^3;' | tail -1 | cut -d';' -f7)
-        [ -n "$kib" ] && [ "$kib" -gt 0 ] 2>/dev/null
-        ok $? "bench: $k 1 MiB sequential read ran" "$out"
-        echo "BENCH kind=$k test=seqread-1m value=$(awk -v k="${kib:-0}" 'BEGIN{printf "%.1f", k / 1024}') unit=MiB/s"
-    done
+    bench_all vbd "$GB" xvdb
+    bench_all qdisk "$GB" xvdc
+    bench_all vbd3 "$GB" xvdd
     $XL destroy gb 2>/dev/null
+    wait_gone "$(be vbd3 "$GB" $XVDD)" 60
+    # The same tapdisk with its guest's pages mapped: a devd that passes
+    # TAPDISK_GRANTS=map to the tapdisks it starts, and a new guest.
+    drv "echo TAPDISK_GRANTS=map > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
+    GUEST_MEM=512 guest_up gm "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
+    GM=$(domid gm)
+    wait_key "$(be vbd3 "$GM" $XVDD)/state" 4 60 &&
+        drv "grep -q 'grant map' /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log"
+    ok $? "bench: a second guest's vbd3 disk served with mapped grants" "$(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log")"
+    bench_all vbd3map "$GM" xvdd
+    $XL destroy gm 2>/dev/null
+    wait_gone "$(be vbd3 "$GM" $XVDD)" 60
+    drv "rm -f /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
     XL=$XL_DOM0
 fi
 

@@ -1,0 +1,113 @@
+/*
+ * What tapdisk's files share: a disk (one image and the ring that feeds
+ * it), a request in flight, and the log.
+ *
+ *   tapdisk.c     the poll loop: control clients, event channel, I/O
+ *                 completions, signals
+ *   td_control.c  the control protocol server (td_proto.h)
+ *   td_disk.c     image formats: opening, sizing, closing an image
+ *   td_ring.c     the shared ring: attach, decode, validate, answer
+ *   td_req.c      a validated request's life: buffers, guest memory, I/O
+ *   td_engine.c   the I/O engine: io_uring, or synchronous without it
+ *   td_gmem.c     guest memory: grant copy (batched) or grant mapping
+ *   td_pool.c     a ring's data buffers (pure)
+ *   td_blkif.c    ring layouts and request validation (pure)
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#ifndef TAPDISK_H
+#define TAPDISK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <xenevtchn.h>
+
+#include "td_blkif.h"
+#include "td_pool.h"
+#include "td_proto.h"
+#include "td_ratelimit.h"
+
+#define TD_MAX_DISKS 16
+
+/*
+ * Data buffers per ring, in pages (grant copy): a request takes a run of
+ * pages while in flight and waits, unconsumed, when none is free.  4 MiB
+ * keeps 32 requests of 128 KiB (blkfront's default indirect size) or four
+ * of 1 MiB in flight, and bounds what a guest can make us hold.
+ */
+#define TD_RING_BUF_PAGES 1024
+
+struct td_disk;
+
+/* One request in flight.  A ring has one per ring entry, allocated when
+ * it connects, never per request. */
+typedef struct td_io {
+    struct td_disk *d;
+    uint64_t id;
+    uint8_t op;                 /* as the frontend sent it: echoed back */
+    bool to_guest;              /* a read */
+    bool barrier;               /* a write barrier: nothing passes it */
+    bool flush;                 /* fdatasync after the data */
+    bool discard;               /* a hole punch over the sectors */
+    int16_t status;
+    int16_t gnt_err;            /* a grant copy failed: its status */
+    int pending;                /* engine operations not completed yet */
+    uint16_t nsegs;             /* data segments in seg[] */
+    uint64_t sector, nr_sectors;
+    size_t want;                /* bytes the data operation must move */
+    uint8_t *buf;               /* copy: a pool run; map: the grants */
+    unsigned int npages;        /* of buf */
+    unsigned int niov;
+    struct iovec iov[TD_MAX_INDIRECT_SEGS];
+    td_seg seg[TD_MAX_INDIRECT_SEGS];
+    struct td_io *next;         /* free list, or a list of ios to finish */
+} td_io;
+
+typedef struct td_ring {
+    bool connected;
+    td_io *ios;                 /* geom.nr_ents slots */
+    td_io *free_ios;
+    td_io *staged;              /* writes waiting for their copy in */
+    unsigned int inflight;
+    bool barrier_wait;          /* a barrier is in flight: consume nothing */
+    bool stalled;               /* stopped until a request completes */
+    bool notify;                /* responses written since the last push */
+    bool more;                  /* requests left after its last batch */
+    uint32_t domid, devid, order, proto, port;
+    uint32_t gref[TD_MAX_RING_PAGES];
+    evtchn_port_t lport;
+    uint8_t *sring;             /* the shared pages */
+    td_ring_geom geom;
+    uint32_t req_cons, rsp_prod_pvt;
+    td_pool pool;               /* data buffers (grant copy) */
+    uint8_t *indirect;          /* TD_MAX_INDIRECT_PAGES private pages */
+} td_ring;
+
+typedef struct td_disk {
+    bool used;
+    char path[TD_PATH_LEN];     /* as given: "<format>:<file>" */
+    int fd;
+    uint64_t sectors;
+    bool readonly, discard;
+    td_ring r;
+    td_stats st;
+    td_ratelimit rl;            /* for the lines about it */
+} td_disk;
+
+extern td_disk td_disks[TD_MAX_DISKS];
+
+void td_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Every line about a disk is one its guest can cause (connecting in a
+ * loop, failing requests): at most TD_RL_BURST a minute per disk. */
+#define DLOG(dk, fmt, ...) do {                                         \
+        unsigned int drop_;                                             \
+        if (td_ratelimit_ok(&(dk)->rl, td_ratelimit_now(), &drop_))    \
+            td_log("minor %d (domain %u vdev %u): " fmt "%s%.0u%s",    \
+                   (int)((dk) - td_disks), (dk)->r.domid, (dk)->r.devid, \
+                   ##__VA_ARGS__, drop_ ? " (" : "", drop_,             \
+                   drop_ ? " such lines dropped)" : "");                \
+    } while (0)
+
+#endif

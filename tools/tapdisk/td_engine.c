@@ -1,0 +1,187 @@
+/*
+ * The I/O engine (see td_engine.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <liburing.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "td_engine.h"
+
+#define URING_DEPTH 512
+
+static struct io_uring uring;
+static bool uring_ok;
+static int uring_efd = -1;
+static void (*done_cb)(td_io *io);
+
+void td_engine_init(void (*done)(td_io *io))
+{
+    int rc = io_uring_queue_init(URING_DEPTH, &uring, 0);
+
+    done_cb = done;
+    if (rc < 0) {
+        td_log("io_uring unavailable (%s): serving requests synchronously",
+               strerror(-rc));
+        return;
+    }
+    uring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (uring_efd < 0 || io_uring_register_eventfd(&uring, uring_efd)) {
+        td_log("io_uring eventfd: %s: serving requests synchronously",
+               strerror(errno));
+        io_uring_queue_exit(&uring);
+        if (uring_efd >= 0)
+            close(uring_efd);
+        uring_efd = -1;
+        return;
+    }
+    uring_ok = true;
+}
+
+int td_engine_fd(void)
+{
+    return uring_efd;
+}
+
+static void fail(td_io *io, const char *what, int err)
+{
+    if (io->status == TD_RSP_OKAY)
+        DLOG(io->d, "%s at sector %" PRIu64 " failed: %s", what, io->sector,
+             err ? strerror(err) : "short transfer");
+    io->status = TD_RSP_ERROR;
+}
+
+static const char *what_of(const td_io *io)
+{
+    return io->to_guest ? "read" : io->niov ? "write"
+           : io->discard ? "discard" : "flush";
+}
+
+/*----- without io_uring: each operation at once -----*/
+
+static void run_sync(td_io *io)
+{
+    td_disk *d = io->d;
+    off_t off = (off_t)(io->sector * TD_SECTOR);
+    ssize_t n;
+
+    if (io->niov) {
+        n = io->to_guest ? preadv(d->fd, io->iov, (int)io->niov, off)
+                         : pwritev(d->fd, io->iov, (int)io->niov, off);
+        /* Every byte, or an error: 0 is short too. */
+        if (n != (ssize_t)io->want)
+            fail(io, what_of(io), n < 0 ? errno : 0);
+    }
+    if (io->status == TD_RSP_OKAY && io->flush && fdatasync(d->fd))
+        fail(io, "flush", errno);
+    if (io->discard && io->nr_sectors &&
+        fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                  (off_t)(io->nr_sectors * TD_SECTOR)))
+        fail(io, "discard", errno);
+    done_cb(io);
+}
+
+/*----- io_uring -----*/
+
+/* An SQE, submitting what is queued if the submission queue is full. */
+static struct io_uring_sqe *get_sqe(td_io *io)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
+
+    if (!sqe) {
+        io_uring_submit(&uring);
+        sqe = io_uring_get_sqe(&uring);
+    }
+    io_uring_sqe_set_data(sqe, io);
+    io->pending++;
+    return sqe;
+}
+
+void td_engine_start(td_io *io)
+{
+    int fd = io->d->fd;
+    uint64_t off = io->sector * TD_SECTOR;
+    struct io_uring_sqe *sqe;
+
+    io->pending = 0;
+    if (!uring_ok) {
+        run_sync(io);
+        return;
+    }
+    if (io->niov) {
+        sqe = get_sqe(io);
+        if (io->to_guest)
+            io_uring_prep_readv(sqe, fd, io->iov, io->niov, off);
+        else
+            io_uring_prep_writev(sqe, fd, io->iov, io->niov, off);
+        /* A write that must be flushed goes first. */
+        if (io->flush)
+            sqe->flags |= IOSQE_IO_LINK;
+    }
+    if (io->flush) {
+        sqe = get_sqe(io);
+        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+    } else if (io->discard && io->nr_sectors) {
+        sqe = get_sqe(io);
+        io_uring_prep_fallocate(sqe, fd,
+                                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                off, io->nr_sectors * TD_SECTOR);
+    }
+    if (!io->pending)           /* an empty discard */
+        done_cb(io);
+}
+
+void td_engine_submit(void)
+{
+    if (uring_ok)
+        io_uring_submit(&uring);
+}
+
+static void complete(td_io *io, int res)
+{
+    /* The data operation must move every byte (0 is short too); the
+     * others return 0. */
+    if (res < 0 || (io->want && (size_t)res != io->want))
+        fail(io, io->want ? what_of(io) : io->discard ? "discard" : "flush",
+             res < 0 ? -res : 0);
+    if (io->want && res >= 0)
+        io->want = 0;           /* the data part is done */
+    if (--io->pending == 0)
+        done_cb(io);
+}
+
+void td_engine_reap(void)
+{
+    struct io_uring_cqe *cqe;
+    uint64_t n;
+
+    if (!uring_ok)
+        return;
+    if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        return;
+    while (io_uring_peek_cqe(&uring, &cqe) == 0) {
+        td_io *io = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+
+        io_uring_cqe_seen(&uring, cqe);
+        if (io)
+            complete(io, res);
+    }
+}
+
+int td_engine_wait(void)
+{
+    struct io_uring_cqe *cqe;
+
+    if (!uring_ok || io_uring_wait_cqe(&uring, &cqe) < 0)
+        return -1;
+    td_engine_reap();
+    return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * The I/O engine: runs a request's operations on its disk's file.  With
+ * io_uring they are queued (td_engine_start), submitted together
+ * (td_engine_submit) and complete later (td_engine_reap); without it (an
+ * old kernel, seccomp) each runs at once.  Either way a request whose
+ * operations are all done goes to the callback given to td_engine_init,
+ * with io->status set.
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#ifndef TD_ENGINE_H
+#define TD_ENGINE_H
+
+#include "tapdisk.h"
+
+void td_engine_init(void (*done)(td_io *io));
+/* The fd that becomes readable when completions wait, or -1. */
+int td_engine_fd(void);
+
+/*
+ * Starts io: its data (io->iov, to or from io->sector) if it has any,
+ * then an fdatasync if io->flush, or a hole punch if it is a discard.
+ */
+void td_engine_start(td_io *io);
+void td_engine_submit(void);
+/* Hands every completed request to the callback. */
+void td_engine_reap(void);
+/* Waits for at least one completion and reaps; -1 if there is nothing
+ * to wait for (the synchronous engine). */
+int td_engine_wait(void);
+
+#endif

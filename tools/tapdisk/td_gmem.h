@@ -1,0 +1,46 @@
+/*
+ * Guest memory: how a request's data moves between the guest's granted
+ * pages and ours.
+ *  - copy (the default): the hypervisor copies (GNTTABOP_copy through
+ *    gntdev), batched: callers add segments, then one flush per ring pass
+ *    moves them all.  A segment that cannot be copied (a bad grant) fails
+ *    only the request it belongs to.
+ *  - map: a request's grants are mapped while it is in flight (an mmap
+ *    and an munmap per request).  Where the kernel has no grant copy, or
+ *    when TAPDISK_GRANTS=map asks for it (to measure one against the other).
+ * docs/design.md has the figures behind the default.
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#ifndef TD_GMEM_H
+#define TD_GMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { TD_GMEM_COPY, TD_GMEM_MAP } td_gmem_mode;
+
+/* Opens the grant device (once) and picks the mode. */
+int td_gmem_open(char *why, size_t wl);
+td_gmem_mode td_gmem_mode_of(void);
+const char *td_gmem_mode_name(void);
+
+/*
+ * Queues a copy of len bytes between local memory and offset..offset+len
+ * (inside one page) of domid's grant gref; to_guest: from local to the
+ * guest.  If it fails, *failed receives the grant status (< 0) unless it
+ * already holds one.  Nothing moves before td_gmem_flush.
+ */
+void td_gmem_add(uint32_t domid, uint32_t gref, uint16_t offset,
+                 uint16_t len, void *local, bool to_guest, int16_t *failed);
+
+/* Moves everything queued. */
+void td_gmem_flush(void);
+
+/* Maps n grants of domid contiguously; NULL with errno on failure. */
+void *td_gmem_map(uint32_t domid, unsigned int n, const uint32_t *refs,
+                  bool writable);
+void td_gmem_unmap(void *addr, unsigned int n);
+
+#endif

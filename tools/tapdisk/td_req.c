@@ -1,0 +1,538 @@
+/*
+ * A disk's requests, from its ring to the I/O engine and back.
+ *
+ * Taking a request: a free slot and (grant copy) a run of buffer pages are
+ * found before the request is consumed, so a ring short of either stops,
+ * the request left where it is, until one of its requests completes.  The
+ * entry, copied once, is decoded and validated (td_blkif.c); an indirect
+ * request's segment pages are copied into private memory and validated in
+ * turn.  Only then is any byte of the guest's data or of the image touched.
+ *
+ * Grant copy, batched: writes queue their copy in and wait on the ring's
+ * staged list; at the end of the batch one call moves all of it and their
+ * I/O starts.  Reads queue their copy out when their I/O is done, and
+ * every completion of a wakeup is answered after one call moved it all.
+ * A grant that cannot be copied fails only the request that named it.
+ *
+ * Fairness: each wakeup serves one batch (BATCH requests at most) of a
+ * ring; a ring with more left is served again in the next round, after
+ * every other ring with work has had its batch and the control socket,
+ * the signals and the event channel have been polled (tapdisk.c).  So a
+ * frontend that keeps its ring full, even of requests that fail at once,
+ * cannot delay another disk, a control request or a signal.
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "td_engine.h"
+#include "td_gmem.h"
+#include "td_req.h"
+#include "td_ring.h"
+
+#define BATCH 64
+#define POOL_BYTES ((size_t)TD_RING_BUF_PAGES * TD_POOL_PAGE)
+#define INDIRECT_BYTES ((size_t)TD_MAX_INDIRECT_PAGES * TD_PAGE_SIZE)
+
+/* Requests the engine is done with, answered by finish_all. */
+static td_io *finished;
+static td_io **finished_tail = &finished;
+
+static bool copying(void)
+{
+    return td_gmem_mode_of() == TD_GMEM_COPY;
+}
+
+static void finish_later(td_io *io)
+{
+    io->next = NULL;
+    *finished_tail = io;
+    finished_tail = &io->next;
+}
+
+/*----- guest memory: a request's data -----*/
+
+/* Queues the copy of every segment between the guest and io->buf, where
+ * the data sits packed, in segment order. */
+static void copy_data(td_io *io, bool to_guest)
+{
+    td_ring *r = &io->d->r;
+    size_t pos = 0;
+    unsigned int i;
+
+    for (i = 0; i < io->nsegs; i++) {
+        const td_seg *s = &io->seg[i];
+        uint16_t len = (uint16_t)((s->last_sect - s->first_sect + 1) *
+                                  TD_SECTOR);
+
+        td_gmem_add(r->domid, s->gref, (uint16_t)(s->first_sect * TD_SECTOR),
+                    len, io->buf + pos, to_guest, &io->gnt_err);
+        pos += len;
+    }
+}
+
+/* Grant copy: the data packed at the start of the pool run taken for the
+ * request; the pages it does not need go back at once. */
+static void layout_copied(td_io *io)
+{
+    td_ring *r = &io->d->r;
+    size_t bytes = io->nr_sectors * TD_SECTOR;
+    unsigned int need = (unsigned int)((bytes + TD_POOL_PAGE - 1) /
+                                       TD_POOL_PAGE);
+
+    td_pool_put(&r->pool, io->buf + (size_t)need * TD_POOL_PAGE,
+                io->npages - need);
+    io->npages = need;
+    io->iov[0] = (struct iovec){ .iov_base = io->buf, .iov_len = bytes };
+    io->niov = 1;
+    io->want = bytes;
+}
+
+/* Grant mapping: the request's grants mapped for as long as it is in
+ * flight, one iovec a segment. */
+static bool layout_mapped(td_io *io)
+{
+    td_disk *d = io->d;
+    uint32_t refs[TD_MAX_INDIRECT_SEGS];
+    unsigned int i;
+
+    for (i = 0; i < io->nsegs; i++)
+        refs[i] = io->seg[i].gref;
+    io->buf = td_gmem_map(d->r.domid, io->nsegs, refs, io->to_guest);
+    if (!io->buf) {
+        DLOG(d, "cannot map the %u data grant(s) of a request: %s",
+             io->nsegs, strerror(errno));
+        return false;
+    }
+    io->npages = io->nsegs;
+    io->want = 0;
+    for (i = 0; i < io->nsegs; i++) {
+        const td_seg *s = &io->seg[i];
+        io->iov[i].iov_base = io->buf + (size_t)i * TD_PAGE_SIZE +
+                              s->first_sect * TD_SECTOR;
+        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
+                             TD_SECTOR;
+        io->want += io->iov[i].iov_len;
+    }
+    io->niov = io->nsegs;
+    return true;
+}
+
+static void release_buffer(td_io *io)
+{
+    if (io->buf && copying())
+        td_pool_put(&io->d->r.pool, io->buf, io->npages);
+    else if (io->buf)
+        td_gmem_unmap(io->buf, io->npages);
+    io->buf = NULL;
+    io->npages = 0;
+}
+
+/*----- answering -----*/
+
+static void finish(td_io *io)
+{
+    td_disk *d = io->d;
+    td_ring *r = &d->r;
+
+    if (io->gnt_err) {
+        DLOG(d, "%s at sector %" PRIu64 ": a data grant could not be"
+             " copied (grant status %d)", io->to_guest ? "read" : "write",
+             io->sector, io->gnt_err);
+        io->status = TD_RSP_ERROR;
+    }
+    release_buffer(io);
+    if (io->status == TD_RSP_OKAY && io->niov)
+        d->st.v[io->to_guest ? TD_STAT_SECTORS_READ
+                             : TD_STAT_SECTORS_WRITTEN] += io->nr_sectors;
+    if (io->status != TD_RSP_OKAY)
+        d->st.v[TD_STAT_ERRORS]++;
+    td_ring_respond(r, io->id, io->op, io->status);
+    if (io->barrier)
+        r->barrier_wait = false;
+    io->next = r->free_ios;
+    r->free_ios = io;
+    r->inflight--;
+}
+
+/* Moves the copies out, answers every finished request and tells each
+ * frontend that has new answers. */
+static void finish_all(void)
+{
+    td_io *io;
+    int i;
+
+    td_gmem_flush();
+    while ((io = finished)) {
+        finished = io->next;
+        if (!finished)
+            finished_tail = &finished;
+        finish(io);
+    }
+    for (i = 0; i < TD_MAX_DISKS; i++) {
+        td_disk *d = &td_disks[i];
+        if (d->used && d->r.connected && d->r.notify && td_ring_push(&d->r))
+            d->st.v[TD_STAT_NOTIFY]++;
+    }
+}
+
+/* The engine's callback: a read's data still has to reach the guest. */
+static void on_done(td_io *io)
+{
+    if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying())
+        copy_data(io, true);
+    finish_later(io);
+}
+
+/*----- taking a request -----*/
+
+static td_req_verdict take_direct(td_disk *d, td_io *io,
+                                  const uint8_t *entry)
+{
+    td_req q;
+    td_req_verdict v;
+
+    td_req_decode(d->r.proto, entry, &q);
+    io->id = q.id;
+    io->op = q.op;
+    io->sector = q.sector;
+    io->nsegs = q.nr_segments;
+    v = td_req_validate(&q, d->sectors, d->readonly, d->discard);
+    if (v != TD_REQ_OK)
+        return v;
+    io->nr_sectors = q.nr_sectors;
+    io->to_guest = q.op == TD_OP_READ;
+    io->barrier = q.op == TD_OP_WRITE_BARRIER;
+    io->flush = io->barrier || q.op == TD_OP_FLUSH;
+    io->discard = q.op == TD_OP_DISCARD;
+    io->nsegs = io->discard ? 0 : q.nr_segments;
+    memcpy(io->seg, q.seg, io->nsegs * sizeof(io->seg[0]));
+    return TD_REQ_OK;
+}
+
+/* An indirect request's segment pages, copied into r->indirect. */
+static bool read_indirect(td_disk *d, const td_ireq *q)
+{
+    td_ring *r = &d->r;
+    int16_t err = 0;
+    unsigned int i;
+    void *p;
+
+    if (copying()) {
+        for (i = 0; i < q->nr_pages; i++)
+            td_gmem_add(r->domid, q->page_gref[i], 0, TD_PAGE_SIZE,
+                        r->indirect + (size_t)i * TD_PAGE_SIZE, false, &err);
+        td_gmem_flush();
+        return !err;
+    }
+    p = td_gmem_map(r->domid, q->nr_pages, q->page_gref, false);
+    if (!p)
+        return false;
+    memcpy(r->indirect, p, (size_t)q->nr_pages * TD_PAGE_SIZE);
+    td_gmem_unmap(p, q->nr_pages);
+    return true;
+}
+
+static td_req_verdict take_indirect(td_disk *d, td_io *io,
+                                    const uint8_t *entry)
+{
+    td_ireq q;
+    td_req_verdict v;
+
+    td_ireq_decode(d->r.proto, entry, &q);
+    io->id = q.id;
+    /* Answered with the operation it carries: blkfront checks that. */
+    io->op = q.indirect_op;
+    io->sector = q.sector;
+    io->nsegs = q.nr_segments;
+    v = td_ireq_validate_header(&q, TD_INDIRECT_SEGS, d->readonly);
+    if (v != TD_REQ_OK)
+        return v;
+    if (!read_indirect(d, &q))
+        return TD_REQ_BAD_INDIRECT_PAGE;
+    v = td_ireq_validate_segments(&q, d->r.indirect, d->sectors);
+    if (v != TD_REQ_OK)
+        return v;
+    io->nr_sectors = q.nr_sectors;
+    io->to_guest = q.indirect_op == TD_OP_READ;
+    memcpy(io->seg, q.seg, io->nsegs * sizeof(io->seg[0]));
+    return TD_REQ_OK;
+}
+
+static void count(td_disk *d, const td_io *io)
+{
+    if (io->flush) {
+        d->st.v[TD_STAT_REQS_FLUSH]++;
+        if (io->nsegs)
+            d->st.v[TD_STAT_REQS_WRITE]++;
+    } else if (io->discard) {
+        d->st.v[TD_STAT_REQS_DISCARD]++;
+    } else {
+        d->st.v[io->to_guest ? TD_STAT_REQS_READ : TD_STAT_REQS_WRITE]++;
+    }
+}
+
+static void stage(td_ring *r, td_io *io)
+{
+    td_io **p = &r->staged;
+
+    while (*p)
+        p = &(*p)->next;
+    io->next = NULL;
+    *p = io;
+}
+
+/* A consumed entry, decoded and validated, on its way to the engine. */
+static void accept(td_disk *d, td_io *io, const uint8_t *entry)
+{
+    td_req_verdict v = entry[0] == TD_OP_INDIRECT
+                       ? take_indirect(d, io, entry)
+                       : take_direct(d, io, entry);
+
+    if (v != TD_REQ_OK) {
+        d->st.v[TD_STAT_BAD_REQUESTS]++;
+        DLOG(d, "refusing request op %u sector %" PRIu64 " segs %u: %s",
+             entry[0], io->sector, io->nsegs, td_req_verdict_name(v));
+        io->status = (int16_t)td_req_verdict_status(v);
+        finish_later(io);
+        return;
+    }
+    count(d, io);
+    if (io->barrier)
+        d->r.barrier_wait = true;   /* nothing after it starts before it */
+    if (io->nsegs && !copying() && !layout_mapped(io)) {
+        io->status = TD_RSP_ERROR;
+        finish_later(io);
+        return;
+    }
+    if (io->nsegs && copying()) {
+        layout_copied(io);
+        if (!io->to_guest) {
+            copy_data(io, false);
+            stage(&d->r, io);
+            return;
+        }
+    }
+    td_engine_start(io);
+}
+
+/* Starts the staged writes once their copy in has moved. */
+static void start_staged(td_ring *r)
+{
+    td_io *io;
+
+    if (!r->staged)
+        return;
+    td_gmem_flush();
+    while ((io = r->staged)) {
+        r->staged = io->next;
+        if (io->gnt_err)
+            finish_later(io);
+        else
+            td_engine_start(io);
+    }
+}
+
+/* The end of a batch, or a pause in one: what it took goes to the engine,
+ * what is done is answered. */
+static void settle(td_disk *d)
+{
+    start_staged(&d->r);
+    td_engine_submit();
+    finish_all();
+}
+
+/*
+ * Takes the request in entry off the ring if it can be served now: a free
+ * slot, and the buffer it may need; a barrier also waits until every
+ * request before it has finished.  False leaves it on the ring.
+ */
+static bool take(td_disk *d, const uint8_t *entry)
+{
+    td_ring *r = &d->r;
+    unsigned int bound = copying() ? td_req_max_pages(entry) : 0;
+    td_io *io = r->free_ios;
+    uint8_t *buf = NULL;
+
+    if (!io || (entry[0] == TD_OP_WRITE_BARRIER && r->inflight))
+        return false;
+    if (bound && !(buf = td_pool_get(&r->pool, bound)))
+        return false;
+    td_ring_consume(r);
+    r->free_ios = io->next;
+    r->inflight++;
+    memset(io, 0, offsetof(td_io, iov));
+    io->d = d;
+    io->buf = buf;
+    io->npages = buf ? bound : 0;
+    accept(d, io, entry);
+    return true;
+}
+
+static void broken(td_disk *d)
+{
+    DLOG(d, "frontend's req_prod is impossible (responses at %u, %u"
+         " entries): disconnecting its ring", d->r.rsp_prod_pvt,
+         d->r.geom.nr_ents);
+    settle(d);
+    td_req_detach(d);
+}
+
+/* Serves up to BATCH requests; true if more are waiting (the caller
+ * serves them in its next round). */
+static bool serve_batch(td_disk *d)
+{
+    td_ring *r = &d->r;
+    uint8_t entry[TD_ENTRY_MAX];
+    unsigned int handled = 0;
+    bool more;
+
+    r->stalled = false;
+    for (;;) {
+        while (handled < BATCH && !r->barrier_wait) {
+            td_ring_peek_result p = td_ring_peek(r, entry);
+
+            if (p == TD_RING_BROKEN) {
+                broken(d);
+                return false;
+            }
+            if (p == TD_RING_EMPTY)
+                break;
+            if (take(d, entry)) {
+                handled++;
+                continue;
+            }
+            /* What this batch took may give back what it needs (always,
+             * with the synchronous engine); else a completion will. */
+            if (!r->staged && !finished) {
+                r->stalled = true;
+                break;
+            }
+            settle(d);
+        }
+        settle(d);
+        if (r->stalled || r->barrier_wait)
+            return false;
+        /* After every batch, whatever its size: no wakeup is lost. */
+        more = td_ring_final_check(r);
+        if (!more || handled >= BATCH)
+            return more;
+    }
+}
+
+/*----- the interface -----*/
+
+void td_req_init(void)
+{
+    td_engine_init(on_done);
+}
+
+int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
+{
+    td_ring *r = &d->r;
+    uint8_t *mem;
+    unsigned int i;
+    int err = td_ring_connect(r, b, why, wl);
+
+    if (err)
+        return err;
+    r->ios = calloc(r->geom.nr_ents, sizeof(*r->ios));
+    /* Untouched pages cost nothing: only what requests use is resident. */
+    mem = mmap(NULL, POOL_BYTES + INDIRECT_BYTES, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!r->ios || mem == MAP_FAILED) {
+        snprintf(why, wl, "out of memory");
+        free(r->ios);
+        if (mem != MAP_FAILED)
+            munmap(mem, POOL_BYTES + INDIRECT_BYTES);
+        td_ring_disconnect(r);
+        return ENOMEM;
+    }
+    td_pool_init(&r->pool, mem, TD_RING_BUF_PAGES);
+    r->indirect = mem + POOL_BYTES;
+    for (i = 0; i < r->geom.nr_ents; i++) {
+        r->ios[i].d = d;
+        r->ios[i].next = i + 1 < r->geom.nr_ents ? &r->ios[i + 1] : NULL;
+    }
+    r->free_ios = r->ios;
+    /* Requests the frontend queued before we came: the next round. */
+    r->more = true;
+    DLOG(d, "ring connected: %u page(s), %u entries, protocol %s, port %u,"
+         " grant %s", 1u << r->order, r->geom.nr_ents,
+         td_proto_name(r->proto), r->port, td_gmem_mode_name());
+    return 0;
+}
+
+void td_req_detach(td_disk *d)
+{
+    td_ring *r = &d->r;
+
+    if (!r->connected)
+        return;
+    /* Requests in flight write into guest memory and into the ring: they
+     * finish before anything is unmapped. */
+    settle(d);
+    while (r->inflight && td_engine_wait() == 0)
+        finish_all();
+    DLOG(d, "ring disconnected");
+    free(r->ios);
+    munmap(r->pool.base, POOL_BYTES + INDIRECT_BYTES);
+    td_ring_disconnect(r);
+}
+
+void td_req_serve(td_disk *d)
+{
+    d->r.more = d->r.connected && serve_batch(d);
+}
+
+bool td_req_round(void)
+{
+    bool more = false;
+    int i;
+
+    for (i = 0; i < TD_MAX_DISKS; i++) {
+        td_disk *d = &td_disks[i];
+        if (d->used && d->r.connected && d->r.more)
+            td_req_serve(d);
+        more |= d->used && d->r.more;
+    }
+    return more;
+}
+
+void td_req_on_event(int port)
+{
+    int i;
+
+    for (i = 0; i < TD_MAX_DISKS; i++) {
+        td_disk *d = &td_disks[i];
+        if (d->used && d->r.connected && (int)d->r.lport == port &&
+            !d->r.more)
+            td_req_serve(d);
+    }
+}
+
+void td_req_on_completions(void)
+{
+    int i;
+
+    td_engine_reap();
+    finish_all();
+    /*
+     * Rings that stopped for want of a slot, a buffer or a drained ring go
+     * on.  One that stopped left req_event behind, and its frontend
+     * notifies only when req_prod crosses it: without serve_batch's final
+     * check no event would ever come.
+     */
+    for (i = 0; i < TD_MAX_DISKS; i++) {
+        td_disk *d = &td_disks[i];
+        if (d->used && d->r.connected && d->r.stalled && !d->r.more)
+            td_req_serve(d);
+    }
+}

@@ -1,0 +1,28 @@
+/*
+ * A disk's requests, from its ring to the I/O engine and back (td_req.c
+ * says how, and how rings share the process fairly).
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#ifndef TD_REQ_H
+#define TD_REQ_H
+
+#include "tapdisk.h"
+
+void td_req_init(void);
+
+/* Connects the frontend's ring b to disk d and gets its buffers. */
+int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl);
+/* Finishes what is in flight, then lets the ring go.  Idempotent. */
+void td_req_detach(td_disk *d);
+
+/* One batch of d's requests. */
+void td_req_serve(td_disk *d);
+/* One round over the rings with work left; whether any has more. */
+bool td_req_round(void);
+/* The event channel fired for port. */
+void td_req_on_event(int port);
+/* The engine has completions. */
+void td_req_on_completions(void);
+
+#endif
