@@ -34,15 +34,17 @@ function f(s, k,   i, n, a) { n = split(s, a, " "); for (i = 1; i <= n; i++) if 
 function ratio(a, b) { return (b != "" && b + 0 > 0 && a != "") ? sprintf("%.2f", a / b) : "n/a" }
 {
     d = f($0, "devd"); k = f($0, "kind"); t = f($0, "test")
-    if (d == "") { v[k, t] = f($0, "value"); u[t] = f($0, "unit"); tests[t] = 1; next }
+    # base: the blkback disk of the same guest (default: the first guest'"'"'s)
+    if (d == "") { v[k, t] = f($0, "value"); u[t] = f($0, "unit"); tests[t] = 1; kinds[k] = 1; b = f($0, "base"); base[k] = (b == "" ? "vbd" : b); next }
     key = t " " k " " f($0, "stat"); dv[d, key] = f($0, "value"); du[key] = f($0, "unit"); keys[key] = 1
 }
 END {
     name["vbd"] = "blkback"; name["qdisk"] = "qdisk"; name["vbd3"] = "tapdisk"
+    name["vbd-m"] = "blkback(2nd-guest)"; name["vbd3map"] = "tapdisk(grant-map)"
+    name["vbd3o3"] = "tapdisk(8-page-ring)"
     print "# xl-devd bench " ver " " when " (under QEMU TCG: compare ratios, not absolutes)"
-    for (t in tests) for (i = 1; i <= 3; i++) {
-        k = (i == 1 ? "vbd" : i == 2 ? "qdisk" : "vbd3")
-        printf "bench %s %s %s %s ratio-to-blkback %s\n", t, name[k], u[t], v[k, t], ratio(v[k, t], v["vbd", t])
+    for (t in tests) for (k in kinds) if ((k, t) in v) {
+        printf "bench %s %s %s %s ratio-to-blkback %s\n", t, (k in name ? name[k] : k), u[t], v[k, t], ratio(v[k, t], v[base[k], t])
     }
     # devd figures: ours and stock side by side; "-" where stock has no such device kind.
     for (key in keys) {

@@ -45,6 +45,9 @@ if [ -x "$B/tests/bench/xs-lat" ]; then
     install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
     install -D -m 755 "$B/tests/bench/xscount.so" "$STAGE/usr/local/lib/xl-devd-bench/xscount.so"
 fi
+# The hostile frontend of the vbd3-hostile scenario (built, never installed).
+install -D -m 755 "$B/tests/xen/hostile/ring-flood" "$STAGE/usr/local/lib/xl-devd-bed/ring-flood"
+
 XEN=$XEN "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! image build failed"; exit 1; }
 
 rm -rf "$ART"; mkdir -p "$ART/share"

@@ -22,6 +22,7 @@ int td_engine_fd(void);
  * then an fdatasync if io->flush, or a hole punch if it is a discard.
  */
 void td_engine_start(td_io *io);
+/* Submits what was started; reaps what completed at once. */
 void td_engine_submit(void);
 /* Hands every completed request to the callback. */
 void td_engine_reap(void);

@@ -220,6 +220,21 @@ if want vbd3; then
             skip "vbd3: discard" "the driver domain's file system cannot punch holes"
             skip "vbd3: discard holes" "no discard"
         fi
+        # A guest whose blkfront takes rings of up to 8 pages gets one: the
+        # largest the tapdisk control protocol carries (8 ring-refs).
+        drv "truncate -s 16M /srv/t3.img" >/dev/null
+        RING_ORDER=3 guest_up g4 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t3.img"
+        G4=$(domid g4)
+        B4=$(be vbd3 "$G4" $XVDB)
+        wait_key "$B4/state" 4 60 && out=$(guest_rw "$G4" xvdb)
+        r=$?; fe=/local/domain/$G4/device/vbd/$XVDB
+        log=$(drv "grep 'ring connected' /var/log/xen/tapdisk-vbd3-$G4-$XVDB.log | tail -1" | head -1)
+        [ $r = 0 ] && [ "$(xs $fe/ring-page-order)" = 3 ] && [ -n "$(xs $fe/ring-ref7)" ] &&
+            case "$log" in *"8 page(s), 256 entries"*) true;; *) false;; esac
+        ok $? "vbd3: a guest asking for 8-page rings gets one, and its I/O works" \
+            "ring-page-order=$(xs $fe/ring-page-order) ring-ref7=$(xs $fe/ring-ref7); tapdisk: $log; $out"
+        $XL destroy g4 2>/dev/null
+        wait_gone "$B4" 30
         # A devd restart adopts the connected device; I/O keeps working.
         drv "devd-ctl kill9; devd-ctl start" >/dev/null
         sleep 2
@@ -339,6 +354,48 @@ if want vbd3-hostile; then
         $XL block-detach g8 xvdc >/dev/null 2>&1
         wait_gone "$BH" 30
         wait_gone "/local/domain/$G8/$F" 30
+        # A frontend that keeps its ring full of requests that fail at once
+        # (tests/xen/hostile/ring-flood.c, in the guest) for 20 s: its
+        # tapdisk answers every one, logs within its limit, answers control
+        # requests meanwhile, and the guest's other vbd3 disk (another
+        # tapdisk) keeps working.
+        RF=/usr/local/lib/xl-devd-bed/ring-flood
+        drv "truncate -s 16M /srv/h2.img" >/dev/null
+        $XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" >/dev/null 2>&1
+        BH=$(be vbd3 "$G8" $XVDC)
+        SK=/var/run/xen/tapdisk/vbd3-$G8-$XVDC.sock
+        wait_key "$BH/state" 2 60
+        out=$(dcmd "$G8" "rm -f /tmp/rf.go /tmp/rf.out; ($RF $DRV 20 /tmp/rf.go > /tmp/rf.out 2>&1 &); for i in \$(seq 100); do [ -s /tmp/rf.out ] && break; sleep 0.1; done; set -- \$(head -1 /tmp/rf.out); xenstore-write $F/ring-ref \$1 $F/event-channel \$2 $F/protocol x86_64-abi $F/state 3; cat /tmp/rf.out")
+        wait_key "$BH/state" 4 30
+        ok $? "vbd3-hostile: a ring-flooding frontend gets its ring Connected" "state=$(xs $BH/state) ring-ref, port: $out"
+        dcmd "$G8" "touch /tmp/rf.go" >/dev/null
+        t0=$(now)
+        sleep 3
+        out=$(drv "/opt/xl-devd/sbin/td-ctl -s $SK stats 0"); r=$?
+        ok $r "vbd3-hostile: during the flood its tapdisk answers a control request" "$(echo $out)"
+        out=$(guest_rw "$G8" xvdb); r=$?
+        ok $r "vbd3-hostile: during the flood the guest's other vbd3 disk works" "$out"
+        out=$(dcmd "$G8" "for i in \$(seq 600); do [ \$(wc -l < /tmp/rf.out) -ge 2 ] && break; sleep 0.1; done; tail -1 /tmp/rf.out" 90)
+        st=$(drv "/opt/xl-devd/sbin/td-ctl -s $SK stats 0")
+        bad=$(echo "$st" | sed -n 's/^bad_requests=//p')
+        set -- $out     # sent N answered N errors N
+        [ "${1:-}" = sent ] && [ "${4:-0}" -gt 0 ] && [ "${6:-x}" = "$4" ] && [ "${bad:-0}" -ge "$4" ]
+        ok $? "vbd3-hostile: every flooded request answered, each with an error" "flood: $out; tapdisk: bad_requests=$bad"
+        # 10 lines per started minute, and one window more for where the
+        # windows fall: meaningful while below the requests refused.
+        lim=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%d", (int((b - a) / 60) + 2) * 10}')
+        n=$(drv "grep -c 'refusing request' /var/log/xen/tapdisk-vbd3-$G8-$XVDC.log" | head -1)
+        [ "${n:-99}" -le "$lim" ] && [ "${n:-0}" -ge 1 ] && [ "$lim" -lt "${4:-0}" ]
+        ok $? "vbd3-hostile: ${4:-no} refused requests cost tapdisk's log $n lines (at most $lim)"
+        # Its frontend never lets the ring go: a safe detach fails, as with
+        # blkback, and leaves the device; a forced one removes it.
+        out=$($XL block-detach g8 xvdc 2>&1); r=$?
+        [ $r != 0 ] && [ "$(xs $BH/state)" = 5 ]
+        ok $? "vbd3-hostile: a safe detach of the flooding device fails, the guest holding it" "rc=$r state=$(xs $BH/state) $out"
+        $XL block-detach -f g8 xvdc >/dev/null 2>&1
+        wait_gone "$BH" 30
+        ok $? "vbd3-hostile: a forced detach removes its backend" "state=$(xs $BH/state)"
+        wait_gone "/local/domain/$G8/$F" 30
         [ "$(drv 'cat /run/devd.pid' | head -1)" = "$DP" ] && drv "kill -0 $DP" >/dev/null
         ok $? "vbd3-hostile: devd is the same process, alive"
         out=$(guest_rw "$G8" xvdb); r=$?
@@ -376,7 +433,7 @@ fi
 # bench_ticks KIND DOMID: CPU ticks so far of the backend serving it.
 bench_ticks() {
     case $1 in
-    vbd) drv "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$2 ~ /^\\(blkback\\.$2\\./ { t += \$14 + \$15 } END { print t + 0 }'" ;;
+    vbd|vbd-m) drv "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$2 ~ /^\\(blkback\\.$2\\./ { t += \$14 + \$15 } END { print t + 0 }'" ;;
     qdisk) drv "p=\$(pgrep -f '[x]en-domid $2 ' | head -1); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
     vbd3*) drv "p=\$(/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$2-$XVDD.sock pid); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
     esac | head -1
@@ -394,12 +451,12 @@ bench_fio() {
     [ -n "$kib" ] && [ "${kib%.*}" -gt 0 ] 2>/dev/null
     ok $? "bench: $k $t ran" "$out"
     case $bs in
-    4k) v=$(echo "$line" | awk -F';' '{ print $8 + $49 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=IOPS" ;;
-    *) v=$(echo "$line" | awk -F';' '{ printf "%.1f", ($7 + $48) / 1024 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=MiB/s" ;;
+    4k) v=$(echo "$line" | awk -F';' '{ print $8 + $49 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=IOPS base=${BASE:-vbd}" ;;
+    *) v=$(echo "$line" | awk -F';' '{ printf "%.1f", ($7 + $48) / 1024 }'); echo "BENCH kind=$k test=$t value=${v:-0} unit=MiB/s base=${BASE:-vbd}" ;;
     esac
     # ticks are 1/100 s; per GiB moved
-    echo "BENCH kind=$k test=$t-cpu value=$(awk -v a="$b0" -v b="$b1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", k > 0 ? (b - a) / 100 / (k / 1048576) : 0 }') unit=cpu-s/GiB"
-    echo "BENCH kind=$k test=$t-drv-cpu value=$(awk -v a="$c0" -v b="$c1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", k > 0 ? (b - a) / 100 / (k / 1048576) : 0 }') unit=cpu-s/GiB"
+    echo "BENCH kind=$k base=${BASE:-vbd} test=$t-cpu value=$(awk -v a="$b0" -v b="$b1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", (k > 0 ? (b - a) / 100 / (k / 1048576) : 0) }') unit=cpu-s/GiB"
+    echo "BENCH kind=$k base=${BASE:-vbd} test=$t-drv-cpu value=$(awk -v a="$c0" -v b="$c1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", (k > 0 ? (b - a) / 100 / (k / 1048576) : 0) }') unit=cpu-s/GiB"
 }
 # bench_all KIND DOMID DEV: the six tests
 bench_all() {
@@ -433,17 +490,31 @@ if want bench; then
     $XL destroy gb 2>/dev/null
     wait_gone "$(be vbd3 "$GB" $XVDD)" 60
     # The same tapdisk with its guest's pages mapped: a devd that passes
-    # TAPDISK_GRANTS=map to the tapdisks it starts, and a new guest.
+    # TAPDISK_GRANTS=map to the tapdisks it starts, and a new guest, with a
+    # blkback disk again: its figures are compared with that one's.
     drv "echo TAPDISK_GRANTS=map > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
-    GUEST_MEM=512 guest_up gm "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
+    GUEST_MEM=512 guest_up gm "backend=drv,vdev=xvdb,format=raw,target=/srv/b-vbd.img" \
+                "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
     GM=$(domid gm)
-    wait_key "$(be vbd3 "$GM" $XVDD)/state" 4 60 &&
+    connected vbd "$GM" $XVDB 60 && wait_key "$(be vbd3 "$GM" $XVDD)/state" 4 60 &&
         drv "grep -q 'grant map' /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log"
     ok $? "bench: a second guest's vbd3 disk served with mapped grants" "$(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log")"
-    bench_all vbd3map "$GM" xvdd
+    BASE=vbd-m bench_all vbd-m "$GM" xvdb
+    BASE=vbd-m bench_all vbd3map "$GM" xvdd
     $XL destroy gm 2>/dev/null
     wait_gone "$(be vbd3 "$GM" $XVDD)" 60
     drv "rm -f /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
+    # Grant copy again, with an 8-page ring (256 entries).  The guest has
+    # no blkback disk: blkback in a PV driver domain hung on the first I/O
+    # of a guest with 8-page rings.  Ratios to the first guest's blkback.
+    RING_ORDER=3 GUEST_MEM=512 guest_up go "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
+    GO=$(domid go)
+    wait_key "$(be vbd3 "$GO" $XVDD)/state" 4 60 &&
+        [ "$(xs /local/domain/$GO/device/vbd/$XVDD/ring-page-order)" = 3 ]
+    ok $? "bench: a third guest's vbd3 disk with an 8-page ring" "$(drv "tail -2 /var/log/xen/tapdisk-vbd3-$GO-$XVDD.log")"
+    bench_all vbd3o3 "$GO" xvdd
+    $XL destroy go 2>/dev/null
+    wait_gone "$(be vbd3 "$GO" $XVDD)" 60
     XL=$XL_DOM0
 fi
 
