@@ -203,11 +203,76 @@ static void usage(void)
         "       td-ctl -s SOCKET info|stats|close|disconnect MINOR\n");
 }
 
-int main(int argc, char **argv)
+static int cmd_list(void)
 {
-    const char *sock = NULL, *cmd;
+    td_msg req = { .type = TD_MSG_LIST, .minor = TD_NO_MINOR }, rsp;
+    int i;
+
+    if (request(&req, &rsp))
+        return 1;
+    for (i = 0; i < rsp.u.list.count; i++) {
+        if (i && (recv_msg(&rsp) || rsp.type != TD_MSG_LIST_RSP))
+            return 1;
+        printf("minor=%d state=%s image=%s\n", rsp.u.list.minor,
+               rsp.u.list.state == TD_IMG_CONNECTED ? "connected" : "open",
+               rsp.u.list.path);
+    }
+    return 0;
+}
+
+static void print_image(const td_image *i)
+{
+    printf("sectors=%" PRIu64 " sector-size=%u info=%u features=0x%x\n",
+           i->sectors, i->sector_size, i->info, i->features);
+}
+
+/* open [-r] IMAGE */
+static int cmd_open(int argc, char **argv)
+{
+    td_msg req = { .type = TD_MSG_OPEN, .minor = TD_NO_MINOR }, rsp;
+
+    if (argc >= 1 && !strcmp(argv[0], "-r")) {
+        req.u.params.flags |= TD_FLAG_RDONLY;
+        argv++;
+        argc--;
+    }
+    if (argc != 1 || td_set_string(req.u.params.path, TD_PATH_LEN, argv[0])) {
+        usage();
+        return 2;
+    }
+    if (request(&req, &rsp))
+        return 1;
+    printf("minor=%u ", rsp.minor);
+    print_image(&rsp.u.image);
+    return 0;
+}
+
+/* info|stats|close|disconnect MINOR */
+static int cmd_minor(const char *cmd, const char *minor)
+{
     td_msg req = { .minor = TD_NO_MINOR }, rsp;
     int i;
+
+    if (parse_minor(minor, &req.minor))
+        return 2;
+    req.type = !strcmp(cmd, "info") ? TD_MSG_DISK_INFO
+             : !strcmp(cmd, "stats") ? TD_MSG_STATS
+             : !strcmp(cmd, "close") ? TD_MSG_CLOSE
+             : TD_MSG_XENBLKIF_DISCONNECT;
+    if (request(&req, &rsp))
+        return 1;
+    if (req.type == TD_MSG_DISK_INFO)
+        print_image(&rsp.u.image);
+    else if (req.type == TD_MSG_STATS)
+        for (i = 0; i < TD_STAT_COUNT; i++)
+            printf("%s=%" PRIu64 "\n", td_stat_names[i], rsp.u.stats.v[i]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    td_msg req = { .minor = TD_NO_MINOR }, rsp;
+    const char *cmd;
 
     if (argc >= 3 && !strcmp(argv[1], "spawn"))
         return spawn(argv[2], argc > 3 ? argv[3] : NULL);
@@ -215,71 +280,32 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    sock = argv[2];
     cmd = argv[3];
+    if ((sock_fd = connect_to(argv[2])) < 0)
+        return 1;
     argv += 4;
     argc -= 4;
-    if ((sock_fd = connect_to(sock)) < 0)
-        return 1;
-
     if (!strcmp(cmd, "pid") && !argc) {
         req.type = TD_MSG_PID;
-        if (request(&req, &rsp)) return 1;
+        if (request(&req, &rsp))
+            return 1;
         printf("%u\n", rsp.u.pid);
-    } else if (!strcmp(cmd, "exit") && !argc) {
+        return 0;
+    }
+    if (!strcmp(cmd, "exit") && !argc) {
         req.type = TD_MSG_EXIT;
-        if (send_msg(&req)) return 1;
+        if (send_msg(&req))
+            return 1;
         /* No reply: the socket closes when it has gone. */
         return recv_msg(&rsp) == 1 ? 0 : 1;
-    } else if (!strcmp(cmd, "list") && !argc) {
-        req.type = TD_MSG_LIST;
-        if (request(&req, &rsp)) return 1;
-        for (i = 0; i < rsp.u.list.count; i++) {
-            if (i && (recv_msg(&rsp) || rsp.type != TD_MSG_LIST_RSP))
-                return 1;
-            printf("minor=%d state=%s image=%s\n", rsp.u.list.minor,
-                   rsp.u.list.state == TD_IMG_CONNECTED ? "connected"
-                                                        : "open",
-                   rsp.u.list.path);
-        }
-    } else if (!strcmp(cmd, "open") && argc >= 1) {
-        req.type = TD_MSG_OPEN;
-        if (!strcmp(argv[0], "-r")) {
-            req.u.params.flags |= TD_FLAG_RDONLY;
-            argv++;
-            argc--;
-        }
-        if (argc != 1 || td_set_string(req.u.params.path, TD_PATH_LEN,
-                                       argv[0])) {
-            usage();
-            return 2;
-        }
-        if (request(&req, &rsp)) return 1;
-        printf("minor=%u sectors=%" PRIu64 " sector-size=%u info=%u"
-               " features=0x%x\n", rsp.minor, rsp.u.image.sectors,
-               rsp.u.image.sector_size, rsp.u.image.info,
-               rsp.u.image.features);
-    } else if (argc == 1 && (!strcmp(cmd, "info") || !strcmp(cmd, "stats") ||
-                             !strcmp(cmd, "close") ||
-                             !strcmp(cmd, "disconnect"))) {
-        if (parse_minor(argv[0], &req.minor)) return 2;
-        req.type = !strcmp(cmd, "info") ? TD_MSG_DISK_INFO
-                 : !strcmp(cmd, "stats") ? TD_MSG_STATS
-                 : !strcmp(cmd, "close") ? TD_MSG_CLOSE
-                 : TD_MSG_XENBLKIF_DISCONNECT;
-        if (request(&req, &rsp)) return 1;
-        if (req.type == TD_MSG_DISK_INFO)
-            printf("sectors=%" PRIu64 " sector-size=%u info=%u"
-                   " features=0x%x\n", rsp.u.image.sectors,
-                   rsp.u.image.sector_size, rsp.u.image.info,
-                   rsp.u.image.features);
-        else if (req.type == TD_MSG_STATS)
-            for (i = 0; i < TD_STAT_COUNT; i++)
-                printf("%s=%" PRIu64 "\n", td_stat_names[i],
-                       rsp.u.stats.v[i]);
-    } else {
-        usage();
-        return 2;
     }
-    return 0;
+    if (!strcmp(cmd, "list") && !argc)
+        return cmd_list();
+    if (!strcmp(cmd, "open"))
+        return cmd_open(argc, argv);
+    if (argc == 1 && (!strcmp(cmd, "info") || !strcmp(cmd, "stats") ||
+                      !strcmp(cmd, "close") || !strcmp(cmd, "disconnect")))
+        return cmd_minor(cmd, argv[0]);
+    usage();
+    return 2;
 }

@@ -220,23 +220,25 @@ static int check(const td_msg *m)
     }
 }
 
-int td_encode(const td_msg *m, uint8_t *buf, size_t size)
+static void put_blkif(const td_blkif *b, uint8_t *p)
 {
-    int plen = td_payload_len(m->type), rc, i;
-    uint8_t *p = buf + TD_HDR_LEN;
+    int i;
 
-    if (plen < 0)
-        return TD_ERR_TYPE;
-    if (size < (size_t)(TD_HDR_LEN + plen))
-        return TD_ERR_SHORT;
-    rc = check(m);
-    if (rc)
-        return rc;
-    memset(buf, 0, TD_HDR_LEN + plen);
-    put16(buf, m->type);
-    put16(buf + 2, m->cookie);
-    put32(buf + 4, m->minor);
-    put32(buf + 8, (uint32_t)plen);
+    put32(p, b->domid);
+    put32(p + 4, b->devid);
+    for (i = 0; i < (int)TD_MAX_RING_PAGES; i++)
+        put32(p + 8 + 4 * i, b->gref[i]);
+    p += 8 + 4 * TD_MAX_RING_PAGES;
+    put32(p, b->order);
+    put32(p + 4, b->proto);
+    memcpy(p + 8, b->pool, TD_STRING_LEN);
+    put32(p + 8 + TD_STRING_LEN, b->port);
+}
+
+/* The payload of m's type at p (its length checked by the caller). */
+static void put_payload(const td_msg *m, uint8_t *p)
+{
+    int i;
 
     switch (m->type) {
     case TD_MSG_PID_RSP:
@@ -274,44 +276,52 @@ int td_encode(const td_msg *m, uint8_t *buf, size_t size)
         break;
     case TD_MSG_XENBLKIF_CONNECT:
     case TD_MSG_XENBLKIF_DISCONNECT:
-        put32(p, m->u.blkif.domid);
-        put32(p + 4, m->u.blkif.devid);
-        for (i = 0; i < (int)TD_MAX_RING_PAGES; i++)
-            put32(p + 8 + 4 * i, m->u.blkif.gref[i]);
-        p += 8 + 4 * TD_MAX_RING_PAGES;
-        put32(p, m->u.blkif.order);
-        put32(p + 4, m->u.blkif.proto);
-        memcpy(p + 8, m->u.blkif.pool, TD_STRING_LEN);
-        put32(p + 8 + TD_STRING_LEN, m->u.blkif.port);
+        put_blkif(&m->u.blkif, p);
         break;
     default:
         break;
     }
+}
+
+int td_encode(const td_msg *m, uint8_t *buf, size_t size)
+{
+    int plen = td_payload_len(m->type), rc;
+
+    if (plen < 0)
+        return TD_ERR_TYPE;
+    if (size < (size_t)(TD_HDR_LEN + plen))
+        return TD_ERR_SHORT;
+    rc = check(m);
+    if (rc)
+        return rc;
+    memset(buf, 0, TD_HDR_LEN + plen);
+    put16(buf, m->type);
+    put16(buf + 2, m->cookie);
+    put32(buf + 4, m->minor);
+    put32(buf + 8, (uint32_t)plen);
+    put_payload(m, buf + TD_HDR_LEN);
     return TD_HDR_LEN + plen;
 }
 
-int td_decode(const uint8_t *buf, size_t len, td_msg *m)
+static void get_blkif(const uint8_t *p, td_blkif *b)
 {
-    const uint8_t *p = buf + TD_HDR_LEN;
-    uint32_t plen;
-    int want, i;
+    int i;
 
-    if (len < TD_HDR_LEN)
-        return TD_ERR_SHORT;
-    memset(m, 0, sizeof(*m));
-    m->type = get16(buf);
-    m->cookie = get16(buf + 2);
-    m->minor = get32(buf + 4);
-    plen = get32(buf + 8);
-    want = td_payload_len(m->type);
-    if (want < 0)
-        return TD_ERR_TYPE;
-    /* Judge the length before waiting for it: a peer announcing a huge
-     * payload is broken, not slow. */
-    if (plen != (uint32_t)want)
-        return TD_ERR_LENGTH;
-    if (len < TD_HDR_LEN + plen)
-        return TD_ERR_SHORT;
+    b->domid = get32(p);
+    b->devid = get32(p + 4);
+    for (i = 0; i < (int)TD_MAX_RING_PAGES; i++)
+        b->gref[i] = get32(p + 8 + 4 * i);
+    p += 8 + 4 * TD_MAX_RING_PAGES;
+    b->order = get32(p);
+    b->proto = get32(p + 4);
+    memcpy(b->pool, p + 8, TD_STRING_LEN);
+    b->port = get32(p + 8 + TD_STRING_LEN);
+}
+
+/* m's payload from p (its length checked by the caller). */
+static void get_payload(const uint8_t *p, td_msg *m)
+{
+    int i;
 
     switch (m->type) {
     case TD_MSG_PID_RSP:
@@ -349,22 +359,39 @@ int td_decode(const uint8_t *buf, size_t len, td_msg *m)
         break;
     case TD_MSG_XENBLKIF_CONNECT:
     case TD_MSG_XENBLKIF_DISCONNECT:
-        m->u.blkif.domid = get32(p);
-        m->u.blkif.devid = get32(p + 4);
-        for (i = 0; i < (int)TD_MAX_RING_PAGES; i++)
-            m->u.blkif.gref[i] = get32(p + 8 + 4 * i);
-        p += 8 + 4 * TD_MAX_RING_PAGES;
-        m->u.blkif.order = get32(p);
-        m->u.blkif.proto = get32(p + 4);
-        memcpy(m->u.blkif.pool, p + 8, TD_STRING_LEN);
-        m->u.blkif.port = get32(p + 8 + TD_STRING_LEN);
+        get_blkif(p, &m->u.blkif);
         break;
     default:
         break;
     }
-    i = check(m);
-    if (i)
-        return i;
+}
+
+int td_decode(const uint8_t *buf, size_t len, td_msg *m)
+{
+    uint32_t plen;
+    int want, rc;
+
+    if (len < TD_HDR_LEN)
+        return TD_ERR_SHORT;
+    memset(m, 0, sizeof(*m));
+    m->type = get16(buf);
+    m->cookie = get16(buf + 2);
+    m->minor = get32(buf + 4);
+    plen = get32(buf + 8);
+    want = td_payload_len(m->type);
+    if (want < 0)
+        return TD_ERR_TYPE;
+    /* Judge the length before waiting for it: a peer announcing a huge
+     * payload is broken, not slow. */
+    if (plen != (uint32_t)want)
+        return TD_ERR_LENGTH;
+    if (len < TD_HDR_LEN + plen)
+        return TD_ERR_SHORT;
+
+    get_payload(buf + TD_HDR_LEN, m);
+    rc = check(m);
+    if (rc)
+        return rc;
     return TD_HDR_LEN + (int)plen;
 }
 
