@@ -90,6 +90,7 @@ typedef struct td_disk {
     int fd;
     uint64_t sectors;
     bool readonly, discard;
+    bool no_nowait_write;       /* its file system blocks buffered writes */
     td_ring r;
     td_stats st;
     td_ratelimit rl;            /* for the lines about it */

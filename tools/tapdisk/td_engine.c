@@ -104,6 +104,32 @@ static struct io_uring_sqe *get_sqe(td_io *io)
     return sqe;
 }
 
+/*
+ * Data the page cache can take or give at once moves here, without the
+ * trip through io_uring (a submit, a wakeup, a reap): RWF_NOWAIT says
+ * EAGAIN rather than block.  Anything else (would block, moved only part,
+ * failed, a file system without non-blocking writes) goes to io_uring,
+ * which does it all again: the same bytes, so no harm.
+ */
+static bool try_now(td_io *io)
+{
+    td_disk *d = io->d;
+    off_t off = (off_t)(io->sector * TD_SECTOR);
+    ssize_t n;
+
+    if (!io->niov || io->flush || (!io->to_guest && d->no_nowait_write))
+        return false;
+    n = io->to_guest
+        ? preadv2(d->fd, io->iov, (int)io->niov, off, RWF_NOWAIT)
+        : pwritev2(d->fd, io->iov, (int)io->niov, off, RWF_NOWAIT);
+    if (n < 0 && errno == EOPNOTSUPP && !io->to_guest)
+        d->no_nowait_write = true;
+    if (n != (ssize_t)io->want)
+        return false;
+    done_cb(io);
+    return true;
+}
+
 void td_engine_start(td_io *io)
 {
     int fd = io->d->fd;
@@ -115,6 +141,8 @@ void td_engine_start(td_io *io)
         run_sync(io);
         return;
     }
+    if (try_now(io))
+        return;
     if (io->niov) {
         sqe = get_sqe(io);
         if (io->to_guest)
@@ -138,14 +166,16 @@ void td_engine_start(td_io *io)
         done_cb(io);
 }
 
+static void reap_cqes(void);
+
 void td_engine_submit(void)
 {
     if (!uring_ok)
         return;
     io_uring_submit(&uring);
-    /* What the page cache served completes inside the submit: answered
-     * now rather than after one more turn of the poll loop. */
-    td_engine_reap();
+    /* What completed inside the submit is answered now rather than after
+     * one more turn of the poll loop. */
+    reap_cqes();
 }
 
 static void complete(td_io *io, int res)
@@ -161,15 +191,10 @@ static void complete(td_io *io, int res)
         done_cb(io);
 }
 
-void td_engine_reap(void)
+static void reap_cqes(void)
 {
     struct io_uring_cqe *cqe;
-    uint64_t n;
 
-    if (!uring_ok)
-        return;
-    if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        return;
     while (io_uring_peek_cqe(&uring, &cqe) == 0) {
         td_io *io = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
@@ -178,6 +203,18 @@ void td_engine_reap(void)
         if (io)
             complete(io, res);
     }
+}
+
+void td_engine_reap(void)
+{
+    uint64_t n;
+
+    if (!uring_ok)
+        return;
+    /* The counter first: a completion after it signals the fd again. */
+    if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        return;
+    reap_cqes();
 }
 
 int td_engine_wait(void)

@@ -1,10 +1,11 @@
 /*
- * The I/O engine: runs a request's operations on its disk's file.  With
- * io_uring they are queued (td_engine_start), submitted together
- * (td_engine_submit) and complete later (td_engine_reap); without it (an
- * old kernel, seccomp) each runs at once.  Either way a request whose
- * operations are all done goes to the callback given to td_engine_init,
- * with io->status set.
+ * The I/O engine: runs a request's operations on its disk's file.  Data
+ * the page cache can move without blocking moves at once (RWF_NOWAIT).
+ * The rest goes to io_uring: queued (td_engine_start), submitted together
+ * (td_engine_submit) and completed later (td_engine_reap); without
+ * io_uring (an old kernel, seccomp) each runs at once.  Either way a
+ * request whose operations are all done goes to the callback given to
+ * td_engine_init, with io->status set.
  *
  * SPDX-License-Identifier: GPL-2.0-only
  */

@@ -342,11 +342,16 @@ static void start_staged(td_ring *r)
 
 /* The end of a batch, or a pause in one: what it took goes to the engine,
  * what is done is answered. */
-static void settle(td_disk *d)
+static bool settle(td_disk *d)
 {
+    unsigned int before = d->r.inflight;
+
     start_staged(&d->r);
     td_engine_submit();
     finish_all();
+    /* Whether some of its requests finished (and gave back their slot and
+     * buffer, or let a barrier through). */
+    return d->r.inflight < before;
 }
 
 /*
@@ -392,10 +397,10 @@ static bool serve_batch(td_disk *d)
     td_ring *r = &d->r;
     uint8_t entry[TD_ENTRY_MAX];
     unsigned int handled = 0;
-    bool more;
+    bool more, progressed;
 
-    r->stalled = false;
     for (;;) {
+        r->stalled = false;
         while (handled < BATCH && !r->barrier_wait) {
             td_ring_peek_result p = td_ring_peek(r, entry);
 
@@ -411,15 +416,22 @@ static bool serve_batch(td_disk *d)
             }
             /* What this batch took may give back what it needs (always,
              * with the synchronous engine); else a completion will. */
-            if (!r->staged && !finished) {
+            if (!settle(d)) {
                 r->stalled = true;
                 break;
             }
-            settle(d);
         }
-        settle(d);
-        if (r->stalled || r->barrier_wait)
-            return false;
+        progressed = settle(d);
+        if (r->stalled || r->barrier_wait) {
+            /* Stopped with requests in the engine: their completion
+             * brings it back.  But one already seen here wakes nothing
+             * later: go on now, or in the next round. */
+            if (!progressed)
+                return false;
+            if (handled >= BATCH)
+                return true;
+            continue;
+        }
         /* After every batch, whatever its size: no wakeup is lost. */
         more = td_ring_final_check(r);
         if (!more || handled >= BATCH)
