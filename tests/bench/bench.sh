@@ -7,6 +7,8 @@
 #    per kind, XenStore requests per attach, RSS over attach/detach cycles,
 #    startup over 1,000 (10,000) existing backends; ratios ours/stock
 #    (tests/xen/suite/bench-devd.sh says how each is measured).
+#  - bench-mq (DRV_VCPUS=2 BENCH_SCENARIOS=bench-mq): blkback with one
+#    queue and with two, in a 2-vCPU guest: does multi-queue pay here?
 # Writes one line per figure to BUILDDIR/tests/bench/results.txt.  No
 # thresholds: figures, not verdicts.
 #   bench.sh BUILDDIR SRCDIR
@@ -41,7 +43,9 @@ function ratio(a, b) { return (b != "" && b + 0 > 0 && a != "") ? sprintf("%.2f"
 END {
     name["vbd"] = "blkback"; name["qdisk"] = "qdisk"; name["vbd3"] = "tapdisk"
     name["vbd-m"] = "blkback(2nd-guest)"; name["vbd3map"] = "tapdisk(grant-map)"
+    name["vbd3copy"] = "tapdisk(grant-copy-only)"
     name["vbd3o3"] = "tapdisk(8-page-ring)"
+    name["vbd-q1"] = "blkback(1-queue)"; name["vbd-q2"] = "blkback(2-queues)"
     print "# xl-devd bench " ver " " when " (under QEMU TCG: compare ratios, not absolutes)"
     for (t in tests) for (k in kinds) if ((k, t) in v) {
         printf "bench %s %s %s %s ratio-to-blkback %s\n", t, (k in name ? name[k] : k), u[t], v[k, t], ratio(v[k, t], v[base[k], t])

@@ -55,8 +55,9 @@ drv() { dcmd "$DRV" "$@"; }
 
 # guest_up NAME 'DISK' ... -- VIF ...: create the guest, wait for its
 # agent, then attach the driver domain's disks and vifs one at a time.
-# GUEST_MEM: its memory in MiB; RING_ORDER: its blkfront's largest ring
-# (xen_blkfront.max_ring_page_order; Debian's kernel takes order 0).
+# GUEST_MEM: its memory in MiB; GUEST_VCPUS: its vCPUs; GUEST_EXTRA: more
+# kernel parameters (e.g. xen_blkfront.max_ring_page_order=3: Debian's
+# blkfront takes 1-page rings unless told).
 # (Scripts that run beside a booting kernel race libxl's timeouts on a slow
 # host; the bed tests serving devices, not that race.)  A guest with a
 # qdisk gets all its devices in its configuration: 4.17's libxl in dom0
@@ -73,7 +74,7 @@ guest_up() {
     [ -n "$all" ] || cfg="" vifs=""
     sed -e "s/@NAME@/$name/" -e "s|@DISKS@|$cfg|" -e "s|@VIFS@|$vifs|" \
         -e "s/^memory = .*/memory = ${GUEST_MEM:-128}/" \
-        -e "s/xtrole=guest/& ${RING_ORDER:+xen_blkfront.max_ring_page_order=$RING_ORDER}/" \
+        -e "s/xtrole=guest/& ${GUEST_EXTRA:-}/" -e "s/^vcpus = .*/vcpus = ${GUEST_VCPUS:-1}/" \
         /etc/xen/bed/guest.cfg > /run/$name.cfg
     # P9='tag=...,path=...,backend=drv,...': a 9pfs share (creation only).
     [ -n "${P9:-}" ] && echo "p9 = [ '$P9' ]" >> /run/$name.cfg

@@ -14,12 +14,13 @@ if [ "$XEN" = 4.17 ] && [ "$DOM0" = stock ]; then
 fi
 CHURN_CYCLES=${CHURN_CYCLES:-10}
 SCENARIOS=${SCENARIOS:-"vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
-XVDB=51728 XVDC=51744 XVDD=51760
+XVDB=51728 XVDC=51744 XVDD=51760 XVDE=51776
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
 say "devd under test: $DEVD"
 scenario setup
-sed "s/@DEVD@/$DEVD/" /etc/xen/bed/drv.cfg > /run/drv.cfg
+# DRV_VCPUS (make bench's multi-queue figures): the driver domain's vCPUs
+sed -e "s/@DEVD@/$DEVD/" -e "s/^vcpus = .*/vcpus = ${DRV_VCPUS:-1}/" /etc/xen/bed/drv.cfg > /run/drv.cfg
 $XL create /run/drv.cfg > /run/drv.create 2>&1
 DRV=$(domid drv)
 wait_key /local/domain/$DRV/data/drvready 1 120
@@ -223,7 +224,7 @@ if want vbd3; then
         # A guest whose blkfront takes rings of up to 8 pages gets one: the
         # largest the tapdisk control protocol carries (8 ring-refs).
         drv "truncate -s 16M /srv/t3.img" >/dev/null
-        RING_ORDER=3 guest_up g4 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t3.img"
+        GUEST_MEM=256 GUEST_EXTRA=xen_blkfront.max_ring_page_order=3 guest_up g4 "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/t3.img"
         G4=$(domid g4)
         B4=$(be vbd3 "$G4" $XVDB)
         wait_key "$B4/state" 4 60 && out=$(guest_rw "$G4" xvdb)
@@ -233,6 +234,12 @@ if want vbd3; then
             case "$log" in *"8 page(s), 256 entries"*) true;; *) false;; esac
         ok $? "vbd3: a guest asking for 8-page rings gets one, and its I/O works" \
             "ring-page-order=$(xs $fe/ring-page-order) ring-ref7=$(xs $fe/ring-ref7); tapdisk: $log; $out"
+        # Eight writers then eight readers of 1 MiB direct I/O at once: 64
+        # requests of 128 KiB, twice what tapdisk's buffers hold, so the
+        # ring waits for buffers and goes on as requests complete.  (The
+        # guest gets 256 MiB: 16 MiB in its /tmp is too much for 128.)
+        out=$(dcmd "$G4" 'dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null || exit 1; for i in 0 1 2 3 4 5 6 7; do dd if=/tmp/p of=/dev/xvdb bs=1M skip=$i seek=$i count=1 oflag=direct conv=notrunc 2>/dev/null & done; wait; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdb of=/tmp/r$i bs=1M skip=$i count=1 iflag=direct 2>/dev/null & done; wait; a=$(md5sum < /tmp/p); b=$(cat /tmp/r0 /tmp/r1 /tmp/r2 /tmp/r3 /tmp/r4 /tmp/r5 /tmp/r6 /tmp/r7 | md5sum); rm -f /tmp/p /tmp/r?; echo "${a%% *} ${b%% *}"; [ "$a" = "$b" ]' 180); r=$?
+        ok $r "vbd3: 8 parallel 1 MiB direct writers, then readers, on the 8-page ring read back equal" "$out"
         $XL destroy g4 2>/dev/null
         wait_gone "$B4" 30
         # A devd restart adopts the connected device; I/O keeps working.
@@ -425,26 +432,30 @@ fi
 
 # bench (make bench only): fio in one guest against a vbd (kernel blkback),
 # a qdisk (QEMU) and a vbd3 (tapdisk) disk, each a 128 MiB raw file in the
-# driver domain; then tapdisk again with its guest pages mapped rather than
-# copied (TAPDISK_GRANTS=map, a second guest: the choice behind the
-# default).  Each test prints "BENCH kind=K test=T value=V unit=U" and the
+# driver domain; then, in a second guest, blkback again and tapdisk with its
+# guest pages mapped rather than copied (TAPDISK_GRANTS=map: the choice
+# behind the default); then tapdisk with an 8-page ring in a third.  Each
+# test prints "BENCH kind=K test=T value=V unit=U base=B" (B: the blkback
+# disk its ratio is taken to) and the
 # CPU time per GiB moved of the backend's own threads (blkback's kernel
-# threads, the guest's QEMU, its tapdisk) and of the whole driver domain.
-# bench_ticks KIND DOMID: CPU ticks so far of the backend serving it.
+# threads "<domid>.<vdev>-<queue>", the guest's QEMU, its tapdisk) and of
+# the whole driver domain.
+# bench_ticks KIND DOMID DEVID: CPU ticks so far of the backend serving it.
 bench_ticks() {
     case $1 in
-    vbd|vbd-m) drv "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$2 ~ /^\\(blkback\\.$2\\./ { t += \$14 + \$15 } END { print t + 0 }'" ;;
+    vbd|vbd-*) drv "cat /proc/[0-9]*/stat 2>/dev/null | awk '\$2 ~ /^\\($2\\.xvd[a-z]+-[0-9]+\\)\$/ { t += \$14 + \$15 } END { print t + 0 }'" ;;
     qdisk) drv "p=\$(pgrep -f '[x]en-domid $2 ' | head -1); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
-    vbd3*) drv "p=\$(/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$2-$XVDD.sock pid); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
+    vbd3*) drv "p=\$(/opt/xl-devd/sbin/td-ctl -s /var/run/xen/tapdisk/vbd3-$2-$3.sock pid); awk '{ print \$14 + \$15 }' /proc/\$p/stat" ;;
     esac | head -1
 }
 drv_ticks() { drv "awk '/^cpu / { print \$2 + \$3 + \$4 + \$7 + \$8 }' /proc/stat" | head -1; }
 # bench_fio KIND DOMID DEV TEST RW BS DEPTH
 bench_fio() {
-    local k=$1 g=$2 d=$3 t=$4 rw=$5 bs=$6 qd=$7 b0 c0 b1 c1 out line kib v
-    b0=$(bench_ticks "$k" "$g") c0=$(drv_ticks)
-    out=$(dcmd "$g" "fio --name=b --filename=/dev/$d --rw=$rw --bs=$bs --iodepth=$qd --ioengine=libaio --direct=1 --runtime=$RT --time_based --output-format=terse --terse-version=3 2>&1 | tail -3" $((RT + 60)))
-    b1=$(bench_ticks "$k" "$g") c1=$(drv_ticks)
+    local k=$1 g=$2 d=$3 t=$4 rw=$5 bs=$6 qd=$7 b0 c0 b1 c1 out line kib v id
+    case $d in xvdb) id=$XVDB;; xvdc) id=$XVDC;; xvdd) id=$XVDD;; *) id=$XVDE;; esac
+    b0=$(bench_ticks "$k" "$g" $id) c0=$(drv_ticks)
+    out=$(dcmd "$g" "fio --name=b --filename=/dev/$d --rw=$rw --bs=$bs --iodepth=$qd --ioengine=libaio --direct=1 --runtime=$RT --time_based ${FIO_EXTRA:-} --output-format=terse --terse-version=3 2>&1 | tail -3" $((RT + 60)))
+    b1=$(bench_ticks "$k" "$g" $id) c1=$(drv_ticks)
     # terse v3: read KiB, KiB/s, IOPS in fields 6-8; write's in 47-49
     line=$(echo "$out" | grep '^3;' | tail -1)
     kib=$(echo "$line" | awk -F';' '{ print $6 + $47 }')
@@ -458,8 +469,12 @@ bench_fio() {
     echo "BENCH kind=$k base=${BASE:-vbd} test=$t-cpu value=$(awk -v a="$b0" -v b="$b1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", (k > 0 ? (b - a) / 100 / (k / 1048576) : 0) }') unit=cpu-s/GiB"
     echo "BENCH kind=$k base=${BASE:-vbd} test=$t-drv-cpu value=$(awk -v a="$c0" -v b="$c1" -v k="${kib:-0}" 'BEGIN { printf "%.2f", (k > 0 ? (b - a) / 100 / (k / 1048576) : 0) }') unit=cpu-s/GiB"
 }
-# bench_all KIND DOMID DEV: the six tests
+# bench_all KIND DOMID DEV IMAGE: the six tests, its image first read
+# whole into the driver domain's page cache (the three images do not all
+# fit: without this, which one was cached decided the random reads)
 bench_all() {
+    drv "cat $4 > /dev/null" 120 >/dev/null
+    set -- "$1" "$2" "$3"
     bench_fio "$@" randread-4k-qd1 randread 4k 1
     bench_fio "$@" randread-4k-qd32 randread 4k 32
     bench_fio "$@" randwrite-4k-qd1 randwrite 4k 1
@@ -484,9 +499,9 @@ if want bench; then
     [ "$out" = 256 ]
     ok $? "bench: tapdisk offers indirect requests of 256 segments" "feature-max-indirect-segments=$out"
     RT=${BENCH_SECONDS:-20}
-    bench_all vbd "$GB" xvdb
-    bench_all qdisk "$GB" xvdc
-    bench_all vbd3 "$GB" xvdd
+    bench_all vbd "$GB" xvdb /srv/b-vbd.img
+    bench_all qdisk "$GB" xvdc /srv/b-qdisk.img
+    bench_all vbd3 "$GB" xvdd /srv/b-vbd3.img
     $XL destroy gb 2>/dev/null
     wait_gone "$(be vbd3 "$GB" $XVDD)" 60
     # The same tapdisk with its guest's pages mapped: a devd that passes
@@ -499,23 +514,56 @@ if want bench; then
     connected vbd "$GM" $XVDB 60 && wait_key "$(be vbd3 "$GM" $XVDD)/state" 4 60 &&
         drv "grep -q 'grant map' /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log"
     ok $? "bench: a second guest's vbd3 disk served with mapped grants" "$(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log")"
-    BASE=vbd-m bench_all vbd-m "$GM" xvdb
-    BASE=vbd-m bench_all vbd3map "$GM" xvdd
+    BASE=vbd-m bench_all vbd-m "$GM" xvdb /srv/b-vbd.img
+    BASE=vbd-m bench_all vbd3map "$GM" xvdd /srv/b-vbd3.img
+    # and with every request copied (TAPDISK_GRANTS=copy): a devd
+    # restarted with that, a disk of its own for the same guest
+    drv "echo TAPDISK_GRANTS=copy > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
+    drv "rm -f /srv/b-qdisk.img; dd if=/dev/zero of=/srv/b-vbd3c.img bs=1M count=128 2>/dev/null" 300 >/dev/null
+    out=$(guest_attach gm "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=/srv/b-vbd3c.img") &&
+        wait_key "$(be vbd3 "$GM" $XVDE)/state" 4 60 &&
+        drv "grep -q 'guest memory: grant copy\$' /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log"
+    ok $? "bench: the second guest's next vbd3 disk served with copied grants only" "$out $(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log")"
+    BASE=vbd-m bench_all vbd3copy "$GM" xvde /srv/b-vbd3c.img
     $XL destroy gm 2>/dev/null
-    wait_gone "$(be vbd3 "$GM" $XVDD)" 60
+    wait_gone "$(be vbd3 "$GM" $XVDD)" 60 && wait_gone "$(be vbd3 "$GM" $XVDE)" 60
     drv "rm -f /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
     # Grant copy again, with an 8-page ring (256 entries).  The guest has
     # no blkback disk: blkback in a PV driver domain hung on the first I/O
     # of a guest with 8-page rings.  Ratios to the first guest's blkback.
-    RING_ORDER=3 GUEST_MEM=512 guest_up go "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
+    GUEST_EXTRA=xen_blkfront.max_ring_page_order=3 GUEST_MEM=512 guest_up go "backend=drv,backendtype=tap,vdev=xvdd,format=raw,target=/srv/b-vbd3.img"
     GO=$(domid go)
     wait_key "$(be vbd3 "$GO" $XVDD)/state" 4 60 &&
         [ "$(xs /local/domain/$GO/device/vbd/$XVDD/ring-page-order)" = 3 ]
     ok $? "bench: a third guest's vbd3 disk with an 8-page ring" "$(drv "tail -2 /var/log/xen/tapdisk-vbd3-$GO-$XVDD.log")"
-    bench_all vbd3o3 "$GO" xvdd
+    bench_all vbd3o3 "$GO" xvdd /srv/b-vbd3.img
     $XL destroy go 2>/dev/null
     wait_gone "$(be vbd3 "$GO" $XVDD)" 60
     XL=$XL_DOM0
+fi
+
+# bench-mq (make bench with DRV_VCPUS=2 BENCH_SCENARIOS=bench-mq): does
+# multi-queue pay on this machine?  Kernel blkback, which has it, serves a
+# 2-vCPU guest through one queue (xen_blkfront.max_queues=1), then through
+# two, with fio running two jobs (one a vCPU).
+if want bench-mq; then
+    scenario bench-mq
+    RT=${BENCH_SECONDS:-20}
+    drv "dd if=/dev/zero of=/srv/b-mq.img bs=1M count=128 2>/dev/null; sync" 300 >/dev/null
+    for q in 1 2; do
+        GUEST_VCPUS=2 GUEST_MEM=512 GUEST_EXTRA=xen_blkfront.max_queues=$q \
+            guest_up gq "backend=drv,vdev=xvdb,format=raw,target=/srv/b-mq.img"
+        GQ=$(domid gq)
+        connected vbd "$GQ" $XVDB 60
+        n=$(xs /local/domain/$GQ/device/vbd/$XVDB/multi-queue-num-queues)
+        [ "${n:-1}" = $q ]
+        ok $? "bench-mq: a blkback disk with $q queue(s)" "multi-queue-num-queues=${n:-none} backend offers $(xs "$(be vbd "$GQ" $XVDB)/multi-queue-max-queues")"
+        drv "cat /srv/b-mq.img > /dev/null" 120 >/dev/null
+        FIO_EXTRA="--numjobs=2 --group_reporting" BASE=vbd-q1 bench_fio vbd-q$q "$GQ" xvdb randread-4k-qd32x2 randread 4k 32
+        FIO_EXTRA="--numjobs=2 --group_reporting" BASE=vbd-q1 bench_fio vbd-q$q "$GQ" xvdb seqread-1m-x2 read 1M 8
+        $XL destroy gq 2>/dev/null
+        wait_gone "$(be vbd "$GQ" $XVDB)" 60
+    done
 fi
 
 # bench-devd (make bench only): ours against Debian's stock devd.
