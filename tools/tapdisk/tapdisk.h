@@ -50,14 +50,13 @@ typedef struct td_io {
     bool barrier;               /* a write barrier: nothing passes it */
     bool flush;                 /* fdatasync after the data */
     bool discard;               /* a hole punch over the sectors */
-    bool mapped;                /* its grants mapped, not copied */
     int16_t status;
     int16_t gnt_err;            /* a grant copy failed: its status */
     int pending;                /* engine operations not completed yet */
     uint16_t nsegs;             /* data segments in seg[] */
     uint64_t sector, nr_sectors;
     size_t want;                /* bytes the data operation must move */
-    uint8_t *buf;               /* a pool run, or the mapped grants */
+    uint8_t *buf;               /* copy: a pool run; map: the grants */
     unsigned int npages;        /* of buf */
     unsigned int niov;
     struct iovec iov[TD_MAX_INDIRECT_SEGS];

@@ -5,7 +5,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,6 @@
 
 static xengnttab_handle *xgt;
 static td_gmem_mode mode;
-static unsigned int map_reads;          /* see td_gmem_map_reads */
 static xengnttab_grant_copy_segment_t segs[BATCH_SEGS];
 static int16_t *owners[BATCH_SEGS];
 static unsigned int nsegs;
@@ -29,7 +27,6 @@ static td_gmem_mode pick_mode(void)
 {
     const char *want = getenv("TAPDISK_GRANTS");
 
-    map_reads = UINT_MAX;
     if (want && !strcmp(want, "map"))
         return TD_GMEM_MAP;
     /* No segment at all: only asks whether the kernel has the ioctl
@@ -39,7 +36,6 @@ static td_gmem_mode pick_mode(void)
                strerror(errno));
         return TD_GMEM_MAP;
     }
-    map_reads = want && !strcmp(want, "copy") ? 0 : TD_MAP_READ_SEGS;
     return TD_GMEM_COPY;
 }
 
@@ -54,17 +50,8 @@ int td_gmem_open(char *why, size_t wl)
         return -1;
     }
     mode = pick_mode();
-    if (mode == TD_GMEM_COPY && map_reads)
-        td_log("guest memory: grant copy, reads of up to %u pages mapped",
-               map_reads);
-    else
-        td_log("guest memory: grant %s", td_gmem_mode_name());
+    td_log("guest memory: grant %s", td_gmem_mode_name());
     return 0;
-}
-
-unsigned int td_gmem_map_reads(void)
-{
-    return map_reads;
 }
 
 td_gmem_mode td_gmem_mode_of(void)

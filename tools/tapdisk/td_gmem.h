@@ -1,18 +1,14 @@
 /*
  * Guest memory: how a request's data moves between the guest's granted
  * pages and ours.
- *  - copy: the hypervisor copies (GNTTABOP_copy through gntdev), batched:
- *    callers add segments, then one flush per ring pass moves them all.  A
- *    segment that cannot be copied (a bad grant) fails only the request it
- *    belongs to.
+ *  - copy (the default): the hypervisor copies (GNTTABOP_copy through
+ *    gntdev), batched: callers add segments, then one flush per ring pass
+ *    moves them all.  A segment that cannot be copied (a bad grant) fails
+ *    only the request it belongs to.
  *  - map: a request's grants are mapped while it is in flight (an mmap
- *    and an munmap per request).
- * By default writes and large reads are copied and reads of up to
- * TD_MAP_READ_SEGS pages mapped: copy costs less CPU everywhere and moves
- * large requests faster, mapping serves small reads faster (docs/design.md
- * has the figures).  TAPDISK_GRANTS=copy or =map makes it one way for
- * everything (to measure one against the other); a kernel without grant
- * copy maps everything.
+ *    and an munmap per request).  Where the kernel has no grant copy, or
+ *    when TAPDISK_GRANTS=map asks for it (to measure one against the other).
+ * docs/design.md has the figures behind the default.
  *
  * SPDX-License-Identifier: GPL-2.0-only
  */
@@ -28,9 +24,6 @@ typedef enum { TD_GMEM_COPY, TD_GMEM_MAP } td_gmem_mode;
 /* Opens the grant device (once) and picks the mode. */
 int td_gmem_open(char *why, size_t wl);
 td_gmem_mode td_gmem_mode_of(void);
-/* Reads of at most this many segments are mapped. */
-#define TD_MAP_READ_SEGS 4
-unsigned int td_gmem_map_reads(void);
 const char *td_gmem_mode_name(void);
 
 /*

@@ -127,10 +127,10 @@ static bool layout_mapped(td_io *io)
 
 static void release_buffer(td_io *io)
 {
-    if (io->buf && io->mapped)
-        td_gmem_unmap(io->buf, io->npages);
-    else if (io->buf)
+    if (io->buf && copying())
         td_pool_put(&io->d->r.pool, io->buf, io->npages);
+    else if (io->buf)
+        td_gmem_unmap(io->buf, io->npages);
     io->buf = NULL;
     io->npages = 0;
 }
@@ -186,7 +186,7 @@ static void finish_all(void)
 /* The engine's callback: a read's data still has to reach the guest. */
 static void on_done(td_io *io)
 {
-    if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && !io->mapped)
+    if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying())
         copy_data(io, true);
     finish_later(io);
 }
@@ -307,19 +307,12 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
     count(d, io);
     if (io->barrier)
         d->r.barrier_wait = true;   /* nothing after it starts before it */
-    /* Small reads are mapped, the rest copied (td_gmem.h says why). */
-    io->mapped = io->nsegs && (io->to_guest ? io->nsegs <= td_gmem_map_reads()
-                                            : !copying());
-    if (io->mapped) {
-        /* The buffer taken for it is not needed. */
-        td_pool_put(&d->r.pool, io->buf, io->npages);
-        io->buf = NULL;
-        if (!layout_mapped(io)) {
-            io->status = TD_RSP_ERROR;
-            finish_later(io);
-            return;
-        }
-    } else if (io->nsegs) {
+    if (io->nsegs && !copying() && !layout_mapped(io)) {
+        io->status = TD_RSP_ERROR;
+        finish_later(io);
+        return;
+    }
+    if (io->nsegs && copying()) {
         layout_copied(io);
         if (!io->to_guest) {
             copy_data(io, false);
