@@ -64,11 +64,16 @@ typedef struct td_io {
     struct td_io *next;         /* free list, or a list of ios to finish */
 } td_io;
 
+/* Requests in a queue, first in first out, through their next. */
+typedef struct {
+    td_io *head, *last;
+} td_ioq;
+
 typedef struct td_ring {
     bool connected;
     td_io *ios;                 /* geom.nr_ents slots */
     td_io *free_ios;
-    td_io *staged;              /* writes waiting for their copy in */
+    td_ioq staged;              /* writes waiting for their copy in */
     unsigned int inflight;
     bool barrier_wait;          /* a barrier is in flight: consume nothing */
     bool stalled;               /* stopped until a request completes */

@@ -64,6 +64,16 @@ static const char *what_of(const td_io *io)
            : io->discard ? "discard" : "flush";
 }
 
+/* The data part of io, at once; flags: preadv2/pwritev2's. */
+static ssize_t move_data(td_io *io, int flags)
+{
+    off_t off = (off_t)(io->sector * TD_SECTOR);
+
+    return io->to_guest
+           ? preadv2(io->d->fd, io->iov, (int)io->niov, off, flags)
+           : pwritev2(io->d->fd, io->iov, (int)io->niov, off, flags);
+}
+
 /*----- without io_uring: each operation at once -----*/
 
 static void run_sync(td_io *io)
@@ -73,8 +83,7 @@ static void run_sync(td_io *io)
     ssize_t n;
 
     if (io->niov) {
-        n = io->to_guest ? preadv(d->fd, io->iov, (int)io->niov, off)
-                         : pwritev(d->fd, io->iov, (int)io->niov, off);
+        n = move_data(io, 0);
         /* Every byte, or an error: 0 is short too. */
         if (n != (ssize_t)io->want)
             fail(io, what_of(io), n < 0 ? errno : 0);
@@ -114,14 +123,11 @@ static struct io_uring_sqe *get_sqe(td_io *io)
 static bool try_now(td_io *io)
 {
     td_disk *d = io->d;
-    off_t off = (off_t)(io->sector * TD_SECTOR);
     ssize_t n;
 
     if (!io->niov || io->flush || (!io->to_guest && d->no_nowait_write))
         return false;
-    n = io->to_guest
-        ? preadv2(d->fd, io->iov, (int)io->niov, off, RWF_NOWAIT)
-        : pwritev2(d->fd, io->iov, (int)io->niov, off, RWF_NOWAIT);
+    n = move_data(io, RWF_NOWAIT);
     if (n < 0 && errno == EOPNOTSUPP && !io->to_guest)
         d->no_nowait_write = true;
     if (n != (ssize_t)io->want)

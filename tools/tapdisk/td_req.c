@@ -42,19 +42,35 @@
 #define INDIRECT_BYTES ((size_t)TD_MAX_INDIRECT_PAGES * TD_PAGE_SIZE)
 
 /* Requests the engine is done with, answered by finish_all. */
-static td_io *finished;
-static td_io **finished_tail = &finished;
+static td_ioq finished;
 
 static bool copying(void)
 {
     return td_gmem_mode_of() == TD_GMEM_COPY;
 }
 
-static void finish_later(td_io *io)
+static void ioq_push(td_ioq *q, td_io *io)
 {
     io->next = NULL;
-    *finished_tail = io;
-    finished_tail = &io->next;
+    if (q->head)
+        q->last->next = io;
+    else
+        q->head = io;
+    q->last = io;
+}
+
+static td_io *ioq_pop(td_ioq *q)
+{
+    td_io *io = q->head;
+
+    if (io)
+        q->head = io->next;
+    return io;
+}
+
+static void finish_later(td_io *io)
+{
+    ioq_push(&finished, io);
 }
 
 /*----- guest memory: a request's data -----*/
@@ -170,12 +186,8 @@ static void finish_all(void)
     int i;
 
     td_gmem_flush();
-    while ((io = finished)) {
-        finished = io->next;
-        if (!finished)
-            finished_tail = &finished;
+    while ((io = ioq_pop(&finished)))
         finish(io);
-    }
     for (i = 0; i < TD_MAX_DISKS; i++) {
         td_disk *d = &td_disks[i];
         if (d->used && d->r.connected && d->r.notify && td_ring_push(&d->r))
@@ -279,16 +291,6 @@ static void count(td_disk *d, const td_io *io)
     }
 }
 
-static void stage(td_ring *r, td_io *io)
-{
-    td_io **p = &r->staged;
-
-    while (*p)
-        p = &(*p)->next;
-    io->next = NULL;
-    *p = io;
-}
-
 /* A consumed entry, decoded and validated, on its way to the engine. */
 static void accept(td_disk *d, td_io *io, const uint8_t *entry)
 {
@@ -316,7 +318,7 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
         layout_copied(io);
         if (!io->to_guest) {
             copy_data(io, false);
-            stage(&d->r, io);
+            ioq_push(&d->r.staged, io);
             return;
         }
     }
@@ -328,11 +330,10 @@ static void start_staged(td_ring *r)
 {
     td_io *io;
 
-    if (!r->staged)
+    if (!r->staged.head)
         return;
     td_gmem_flush();
-    while ((io = r->staged)) {
-        r->staged = io->next;
+    while ((io = ioq_pop(&r->staged))) {
         if (io->gnt_err)
             finish_later(io);
         else
@@ -386,8 +387,7 @@ static void broken(td_disk *d)
     DLOG(d, "frontend's req_prod is impossible (responses at %u, %u"
          " entries): disconnecting its ring", d->r.rsp_prod_pvt,
          d->r.geom.nr_ents);
-    settle(d);
-    td_req_detach(d);
+    td_req_detach(d);           /* it settles what was taken first */
 }
 
 /* Serves up to BATCH requests; true if more are waiting (the caller
