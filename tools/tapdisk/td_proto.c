@@ -3,6 +3,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "td_proto.h"
@@ -80,8 +81,15 @@ const char *td_proto_name(unsigned int proto)
 #define LEN_LIST     (4 + 4 + 4 + TD_PATH_LEN)
 #define LEN_STATS    (TD_STAT_COUNT * 8)
 #define LEN_BLKIF    (4 + 4 + 4 * TD_MAX_RING_PAGES + 4 + 4 + TD_STRING_LEN + 4)
+#define LEN_BLKIF_FLAGS (LEN_BLKIF + 4)
 
 _Static_assert(TD_HDR_LEN + LEN_PARAMS <= TD_MSG_MAX, "TD_MSG_MAX too small");
+
+static bool is_blkif(unsigned int type)
+{
+    return type == TD_MSG_XENBLKIF_CONNECT ||
+           type == TD_MSG_XENBLKIF_DISCONNECT;
+}
 
 int td_payload_len(unsigned int type)
 {
@@ -211,7 +219,8 @@ static int check(const td_msg *m)
     case TD_MSG_XENBLKIF_DISCONNECT:
         if (m->u.blkif.domid >= DOMID_LIMIT ||
             m->u.blkif.order > TD_MAX_RING_ORDER ||
-            m->u.blkif.proto > TD_PROTO_MAX)
+            m->u.blkif.proto > TD_PROTO_MAX ||
+            (m->u.blkif.flags & ~(uint32_t)TD_BLKIF_FLAGS_KNOWN))
             return TD_ERR_RANGE;
         if (!str_ok(m->u.blkif.pool, TD_STRING_LEN)) return TD_ERR_STRING;
         return TD_OK;
@@ -233,6 +242,18 @@ static void put_blkif(const td_blkif *b, uint8_t *p)
     put32(p + 4, b->proto);
     memcpy(p + 8, b->pool, TD_STRING_LEN);
     put32(p + 8 + TD_STRING_LEN, b->port);
+    if (b->flags)
+        put32(p + 12 + TD_STRING_LEN, b->flags);
+}
+
+/* The length m takes on the wire: its type's, longer with blkif flags. */
+static int msg_payload_len(const td_msg *m)
+{
+    int plen = td_payload_len(m->type);
+
+    if (is_blkif(m->type) && m->u.blkif.flags)
+        return LEN_BLKIF_FLAGS;
+    return plen;
 }
 
 /* The payload of m's type at p (its length checked by the caller). */
@@ -285,7 +306,7 @@ static void put_payload(const td_msg *m, uint8_t *p)
 
 int td_encode(const td_msg *m, uint8_t *buf, size_t size)
 {
-    int plen = td_payload_len(m->type), rc;
+    int plen = msg_payload_len(m), rc;
 
     if (plen < 0)
         return TD_ERR_TYPE;
@@ -303,7 +324,7 @@ int td_encode(const td_msg *m, uint8_t *buf, size_t size)
     return TD_HDR_LEN + plen;
 }
 
-static void get_blkif(const uint8_t *p, td_blkif *b)
+static void get_blkif(const uint8_t *p, uint32_t plen, td_blkif *b)
 {
     int i;
 
@@ -316,10 +337,11 @@ static void get_blkif(const uint8_t *p, td_blkif *b)
     b->proto = get32(p + 4);
     memcpy(b->pool, p + 8, TD_STRING_LEN);
     b->port = get32(p + 8 + TD_STRING_LEN);
+    b->flags = plen == LEN_BLKIF_FLAGS ? get32(p + 12 + TD_STRING_LEN) : 0;
 }
 
 /* m's payload from p (its length checked by the caller). */
-static void get_payload(const uint8_t *p, td_msg *m)
+static void get_payload(const uint8_t *p, uint32_t plen, td_msg *m)
 {
     int i;
 
@@ -359,7 +381,7 @@ static void get_payload(const uint8_t *p, td_msg *m)
         break;
     case TD_MSG_XENBLKIF_CONNECT:
     case TD_MSG_XENBLKIF_DISCONNECT:
-        get_blkif(p, &m->u.blkif);
+        get_blkif(p, plen, &m->u.blkif);
         break;
     default:
         break;
@@ -383,12 +405,13 @@ int td_decode(const uint8_t *buf, size_t len, td_msg *m)
         return TD_ERR_TYPE;
     /* Judge the length before waiting for it: a peer announcing a huge
      * payload is broken, not slow. */
-    if (plen != (uint32_t)want)
+    if (plen != (uint32_t)want &&
+        !(is_blkif(m->type) && plen == LEN_BLKIF_FLAGS))
         return TD_ERR_LENGTH;
     if (len < TD_HDR_LEN + plen)
         return TD_ERR_SHORT;
 
-    get_payload(buf + TD_HDR_LEN, m);
+    get_payload(buf + TD_HDR_LEN, plen, m);
     rc = check(m);
     if (rc)
         return rc;

@@ -112,7 +112,8 @@ typedef struct {
 #define TD_FEAT_BARRIER  0x2        /* BLKIF_OP_WRITE_BARRIER */
 #define TD_FEAT_DISCARD  0x4        /* BLKIF_OP_DISCARD */
 #define TD_FEAT_INDIRECT 0x8        /* BLKIF_OP_INDIRECT, 256 segments */
-#define TD_FEATS_KNOWN   0xF
+#define TD_FEAT_PERSISTENT 0x10     /* feature-persistent */
+#define TD_FEATS_KNOWN   0x1F
 /* With TD_FEAT_INDIRECT: the segments an indirect request may carry
  * (feature-max-indirect-segments; 1 MiB, as Linux blkback). */
 #define TD_INDIRECT_SEGS 256
@@ -147,7 +148,10 @@ typedef struct {
 } td_stats;
 extern const char *const td_stat_names[TD_STAT_COUNT];
 
-/* XENBLKIF_CONNECT, XENBLKIF_DISCONNECT */
+/* XENBLKIF_CONNECT, XENBLKIF_DISCONNECT.  flags (ours, after blktap3's
+ * payload) travel only when not 0, so a tapdisk that predates them still
+ * understands every message a devd sends it: devd sets a flag only for a
+ * feature the tapdisk announced (TD_FEAT_*). */
 typedef struct {
     uint32_t domid;
     uint32_t devid;
@@ -156,7 +160,10 @@ typedef struct {
     uint32_t proto;                 /* enum td_proto */
     char pool[TD_STRING_LEN];
     uint32_t port;
+    uint32_t flags;                 /* TD_BLKIF_* */
 } td_blkif;
+#define TD_BLKIF_PERSISTENT 0x1     /* the frontend keeps its grants */
+#define TD_BLKIF_FLAGS_KNOWN 0x1
 
 typedef struct {
     uint16_t type;
@@ -186,7 +193,8 @@ const char *td_msg_name(unsigned int type);
 const char *td_err_name(int err);
 const char *td_proto_name(unsigned int proto);
 
-/* Payload length a type carries on the wire, or -1 for an unknown type. */
+/* Payload length a type carries on the wire, or -1 for an unknown type
+ * (a blkif payload with flags is 4 bytes longer). */
 int td_payload_len(unsigned int type);
 
 /*
