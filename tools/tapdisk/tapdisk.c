@@ -93,8 +93,9 @@ static void usage(void)
             "  -S FD      use the already listening socket FD (devd passes"
             " one)\n"
             "  -l LOGFILE append the log here instead of stderr\n"
-            "environment: TAPDISK_GRANTS=map maps guest pages instead of"
-            " copying them\n");
+            "environment: TAPDISK_GRANTS=map maps each request's guest"
+            " pages instead of\n  copying them; TAPDISK_GRANTS=copy copies"
+            " them all, holding no persistent grant\n");
 }
 
 typedef struct {

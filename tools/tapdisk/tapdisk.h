@@ -24,6 +24,7 @@
 #include <xenevtchn.h>
 
 #include "td_blkif.h"
+#include "td_pgnt.h"
 #include "td_pool.h"
 #include "td_proto.h"
 #include "td_ratelimit.h"
@@ -50,13 +51,15 @@ typedef struct td_io {
     bool barrier;               /* a write barrier: nothing passes it */
     bool flush;                 /* fdatasync after the data */
     bool discard;               /* a hole punch over the sectors */
+    bool held;                  /* its data sits in persistent grants */
     int16_t status;
     int16_t gnt_err;            /* a grant copy failed: its status */
     int pending;                /* engine operations not completed yet */
     uint16_t nsegs;             /* data segments in seg[] */
     uint64_t sector, nr_sectors;
     size_t want;                /* bytes the data operation must move */
-    uint8_t *buf;               /* copy: a pool run; map: the grants */
+    uint8_t *buf;               /* copy: a pool run; map: the grants;
+                                   held: NULL */
     unsigned int npages;        /* of buf */
     unsigned int niov;
     struct iovec iov[TD_MAX_INDIRECT_SEGS];
@@ -86,6 +89,8 @@ typedef struct td_ring {
     td_ring_geom geom;
     uint32_t req_cons, rsp_prod_pvt;
     td_pool pool;               /* data buffers (grant copy) */
+    bool persistent;            /* the frontend keeps its grants */
+    td_pgnt pg;                 /* the grants we hold for it */
     uint8_t *indirect;          /* TD_MAX_INDIRECT_PAGES private pages */
 } td_ring;
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "td_disk.h"
+#include "td_gmem.h"
 
 td_disk td_disks[TD_MAX_DISKS];
 
@@ -131,5 +132,6 @@ void td_disk_info(const td_disk *d, td_image *out)
     out->sector_size = TD_SECTOR;
     out->info = d->readonly ? TD_INFO_READONLY : 0;
     out->features = TD_FEAT_FLUSH | TD_FEAT_BARRIER | TD_FEAT_INDIRECT |
-                    (d->discard ? TD_FEAT_DISCARD : 0);
+                    (d->discard ? TD_FEAT_DISCARD : 0) |
+                    (td_gmem_persistent() ? TD_FEAT_PERSISTENT : 0);
 }

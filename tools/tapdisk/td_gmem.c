@@ -19,6 +19,7 @@
 
 static xengnttab_handle *xgt;
 static td_gmem_mode mode;
+static bool persistent;         /* offered to frontends */
 static xengnttab_grant_copy_segment_t segs[BATCH_SEGS];
 static int16_t *owners[BATCH_SEGS];
 static unsigned int nsegs;
@@ -29,11 +30,15 @@ static td_gmem_mode pick_mode(void)
 
     if (want && !strcmp(want, "map"))
         return TD_GMEM_MAP;
+    /* TAPDISK_GRANTS=copy: copy everything, hold nothing (to measure
+     * one against the other). */
+    persistent = !want || strcmp(want, "copy");
     /* No segment at all: only asks whether the kernel has the ioctl
      * (Linux 4.5 and later). */
     if (xengnttab_grant_copy(xgt, 0, segs)) {
         td_log("grant copy unavailable (%s): mapping grants instead",
                strerror(errno));
+        persistent = false;     /* what it cannot hold, it copies */
         return TD_GMEM_MAP;
     }
     return TD_GMEM_COPY;
@@ -50,13 +55,21 @@ int td_gmem_open(char *why, size_t wl)
         return -1;
     }
     mode = pick_mode();
-    td_log("guest memory: grant %s", td_gmem_mode_name());
+    td_log("guest memory: grant %s%s", td_gmem_mode_name(),
+           persistent ? ", persistent grants offered" : "");
     return 0;
 }
 
 td_gmem_mode td_gmem_mode_of(void)
 {
     return mode;
+}
+
+bool td_gmem_persistent(void)
+{
+    char why[128];
+
+    return !td_gmem_open(why, sizeof(why)) && persistent;
 }
 
 const char *td_gmem_mode_name(void)
@@ -137,4 +150,53 @@ void *td_gmem_map(uint32_t domid, unsigned int n, const uint32_t *refs,
 void td_gmem_unmap(void *addr, unsigned int n)
 {
     xengnttab_unmap(xgt, addr, n);
+}
+
+/* The references of grefs that t does not hold, each once. */
+static unsigned int missing(const td_pgnt *t, unsigned int n,
+                            const uint32_t *grefs, uint32_t *out)
+{
+    unsigned int i, j, m = 0;
+
+    for (i = 0; i < n; i++) {
+        if (td_pgnt_find(t, grefs[i]))
+            continue;
+        for (j = 0; j < m && out[j] != grefs[i]; j++)
+            ;
+        if (j == m)
+            out[m++] = grefs[i];
+    }
+    return m;
+}
+
+bool td_gmem_hold(td_pgnt *t, uint32_t domid, unsigned int n,
+                  const uint32_t *grefs, uint8_t **pages)
+{
+    uint32_t todo[TD_PGNT_MAX];
+    unsigned int i, m;
+    uint8_t *base;
+
+    if (n > TD_PGNT_MAX)
+        return false;
+    m = missing(t, n, grefs, todo);
+    if (m) {
+        if (!td_pgnt_room(t, m))
+            return false;
+        base = td_gmem_map(domid, m, todo, true);
+        if (!base)
+            return false;
+        td_pgnt_add(t, base, m, todo);
+    }
+    for (i = 0; i < n; i++)
+        pages[i] = td_pgnt_find(t, grefs[i]);
+    return true;
+}
+
+void td_gmem_release(td_pgnt *t)
+{
+    unsigned int i;
+
+    for (i = 0; i < t->nregions; i++)
+        td_gmem_unmap(t->region[i].base, t->region[i].n);
+    td_pgnt_dispose(t);
 }

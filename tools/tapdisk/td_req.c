@@ -8,6 +8,10 @@
  * request's segment pages are copied into private memory and validated in
  * turn.  Only then is any byte of the guest's data or of the image touched.
  *
+ * Persistent grants (a frontend that keeps its grants): the pages are
+ * mapped once and held (td_gmem_hold), and the engine reads and writes
+ * them in place: no copy at all.  What cannot be held is copied.
+ *
  * Grant copy, batched: writes queue their copy in and wait on the ring's
  * staged list; at the end of the batch one call moves all of it and their
  * I/O starts.  Reads queue their copy out when their I/O is done, and
@@ -31,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "td_engine.h"
 #include "td_gmem.h"
@@ -141,6 +147,36 @@ static bool layout_mapped(td_io *io)
     return true;
 }
 
+/* Persistent grants: the request's pages held, one iovec a segment, and
+ * its pool run given back.  False: copy it instead. */
+static bool layout_held(td_io *io)
+{
+    td_ring *r = &io->d->r;
+    uint32_t refs[TD_MAX_INDIRECT_SEGS];
+    uint8_t *pages[TD_MAX_INDIRECT_SEGS];
+    unsigned int i;
+
+    for (i = 0; i < io->nsegs; i++)
+        refs[i] = io->seg[i].gref;
+    if (!td_gmem_hold(&r->pg, r->domid, io->nsegs, refs, pages))
+        return false;
+    if (io->buf)
+        td_pool_put(&r->pool, io->buf, io->npages);
+    io->buf = NULL;
+    io->npages = 0;
+    io->held = true;
+    io->want = 0;
+    for (i = 0; i < io->nsegs; i++) {
+        const td_seg *s = &io->seg[i];
+        io->iov[i].iov_base = pages[i] + s->first_sect * TD_SECTOR;
+        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
+                             TD_SECTOR;
+        io->want += io->iov[i].iov_len;
+    }
+    io->niov = io->nsegs;
+    return true;
+}
+
 static void release_buffer(td_io *io)
 {
     if (io->buf && copying())
@@ -198,7 +234,8 @@ static void finish_all(void)
 /* The engine's callback: a read's data still has to reach the guest. */
 static void on_done(td_io *io)
 {
-    if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying())
+    if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying() &&
+        !io->held)
         copy_data(io, true);
     finish_later(io);
 }
@@ -229,6 +266,21 @@ static td_req_verdict take_direct(td_disk *d, td_io *io,
     return TD_REQ_OK;
 }
 
+/* Persistent grants: the segment pages held, copied from there (once,
+ * so that the frontend cannot change them under the validation). */
+static bool hold_indirect(td_ring *r, const td_ireq *q)
+{
+    uint8_t *pages[TD_MAX_INDIRECT_PAGES];
+    unsigned int i;
+
+    if (!td_gmem_hold(&r->pg, r->domid, q->nr_pages, q->page_gref, pages))
+        return false;
+    for (i = 0; i < q->nr_pages; i++)
+        memcpy(r->indirect + (size_t)i * TD_PAGE_SIZE, pages[i],
+               TD_PAGE_SIZE);
+    return true;
+}
+
 /* An indirect request's segment pages, copied into r->indirect. */
 static bool read_indirect(td_disk *d, const td_ireq *q)
 {
@@ -237,6 +289,8 @@ static bool read_indirect(td_disk *d, const td_ireq *q)
     unsigned int i;
     void *p;
 
+    if (r->persistent && hold_indirect(r, q))
+        return true;
     if (copying()) {
         for (i = 0; i < q->nr_pages; i++)
             td_gmem_add(r->domid, q->page_gref[i], 0, TD_PAGE_SIZE,
@@ -312,6 +366,10 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
     if (io->nsegs && !copying() && !layout_mapped(io)) {
         io->status = TD_RSP_ERROR;
         finish_later(io);
+        return;
+    }
+    if (io->nsegs && d->r.persistent && layout_held(io)) {
+        td_engine_start(io);
         return;
     }
     if (io->nsegs && copying()) {
@@ -441,6 +499,16 @@ static bool serve_batch(td_disk *d)
 
 /*----- the interface -----*/
 
+/* The key of a ring's grant table: one the guest cannot guess. */
+static uint32_t table_key(void)
+{
+    uint32_t k;
+
+    if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != sizeof(k))
+        k = (uint32_t)(uintptr_t)&k ^ (uint32_t)time(NULL);
+    return k;
+}
+
 void td_req_init(void)
 {
     td_engine_init(on_done);
@@ -469,6 +537,9 @@ int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
     }
     td_pool_init(&r->pool, mem, TD_RING_BUF_PAGES);
     r->indirect = mem + POOL_BYTES;
+    /* Without room for it, the ring works as well, copying. */
+    r->persistent = (b->flags & TD_BLKIF_PERSISTENT) && copying() &&
+                    !td_pgnt_init(&r->pg, table_key());
     for (i = 0; i < r->geom.nr_ents; i++) {
         r->ios[i].d = d;
         r->ios[i].next = i + 1 < r->geom.nr_ents ? &r->ios[i + 1] : NULL;
@@ -478,7 +549,8 @@ int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
     r->more = true;
     DLOG(d, "ring connected: %u page(s), %u entries, protocol %s, port %u,"
          " grant %s", 1u << r->order, r->geom.nr_ents,
-         td_proto_name(r->proto), r->port, td_gmem_mode_name());
+         td_proto_name(r->proto), r->port,
+         r->persistent ? "persistent" : td_gmem_mode_name());
     return 0;
 }
 
@@ -493,7 +565,12 @@ void td_req_detach(td_disk *d)
     settle(d);
     while (r->inflight && td_engine_wait() == 0)
         finish_all();
-    DLOG(d, "ring disconnected");
+    if (r->persistent)
+        DLOG(d, "ring disconnected: %u persistent grant(s) let go",
+             r->pg.count);
+    else
+        DLOG(d, "ring disconnected");
+    td_gmem_release(&r->pg);
     free(r->ios);
     munmap(r->pool.base, POOL_BYTES + INDIRECT_BYTES);
     td_ring_disconnect(r);

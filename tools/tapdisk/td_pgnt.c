@@ -1,0 +1,83 @@
+/*
+ * A ring's persistent grants (see td_pgnt.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-only
+ */
+#include <stdlib.h>
+
+#include "td_pgnt.h"
+
+_Static_assert((TD_PGNT_SLOTS & (TD_PGNT_SLOTS - 1)) == 0,
+               "TD_PGNT_SLOTS is a power of two");
+_Static_assert(TD_PGNT_SLOTS >= 2 * TD_PGNT_MAX,
+               "at most half the slots used, so probes stay short");
+
+/* Multiply-xorshift, keyed: the slot a reference lands in depends on a
+ * key the guest does not know. */
+static unsigned int home(const td_pgnt *t, uint32_t gref)
+{
+    uint32_t h = (gref ^ t->key) * 0x9e3779b1u;
+
+    h ^= h >> 15;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    return h & (TD_PGNT_SLOTS - 1);
+}
+
+int td_pgnt_init(td_pgnt *t, uint32_t key)
+{
+    t->slot = calloc(TD_PGNT_SLOTS, sizeof(*t->slot));
+    t->region = calloc(TD_PGNT_MAX, sizeof(*t->region));
+    t->count = t->nregions = 0;
+    t->key = key;
+    if (!t->slot || !t->region) {
+        td_pgnt_dispose(t);
+        return -1;
+    }
+    return 0;
+}
+
+void td_pgnt_dispose(td_pgnt *t)
+{
+    free(t->slot);
+    free(t->region);
+    t->slot = NULL;
+    t->region = NULL;
+    t->count = t->nregions = 0;
+}
+
+uint8_t *td_pgnt_find(const td_pgnt *t, uint32_t gref)
+{
+    unsigned int i;
+
+    if (!t->slot)
+        return NULL;
+    /* Never full (at most half the slots), so a free slot ends it. */
+    for (i = home(t, gref); t->slot[i].page; i = (i + 1) & (TD_PGNT_SLOTS - 1))
+        if (t->slot[i].gref == gref)
+            return t->slot[i].page;
+    return NULL;
+}
+
+bool td_pgnt_room(const td_pgnt *t, unsigned int n)
+{
+    return t->slot && n <= TD_PGNT_MAX - t->count;
+}
+
+void td_pgnt_add(td_pgnt *t, uint8_t *base, unsigned int n,
+                 const uint32_t *grefs)
+{
+    unsigned int k, i;
+
+    if (!n)
+        return;
+    for (k = 0; k < n; k++) {
+        for (i = home(t, grefs[k]); t->slot[i].page;
+             i = (i + 1) & (TD_PGNT_SLOTS - 1))
+            ;
+        t->slot[i].gref = grefs[k];
+        t->slot[i].page = base + (size_t)k * TD_PGNT_PAGE;
+    }
+    t->count += n;
+    t->region[t->nregions++] = (td_pgnt_region){ base, n };
+}
