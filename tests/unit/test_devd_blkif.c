@@ -215,6 +215,33 @@ static void test_port_and_protocol(void **s)
     expect_fail(&f, 3, "protocol", "x86_64-abi ");
 }
 
+static void test_persistent(void **s)
+{
+    fe f;
+    devd_ringinfo ri;
+    devd_ringinfo_error e;
+
+    single(&f);
+    assert_int_equal(parse(&f, 3, &ri, &e), 0);
+    assert_false(ri.persistent);            /* absent: 0 */
+    put(&f, "feature-persistent", "1");
+    assert_int_equal(parse(&f, 3, &ri, &e), 0);
+    assert_true(ri.persistent);
+    put(&f, "feature-persistent", "0");
+    assert_int_equal(parse(&f, 3, &ri, &e), 0);
+    assert_false(ri.persistent);
+    /* A boolean, strictly: what is neither 0 nor 1 closes the device
+     * rather than be guessed at. */
+    put(&f, "feature-persistent", "2");
+    expect_fail(&f, 3, "feature-persistent", "2");
+    put(&f, "feature-persistent", "yes");
+    expect_fail(&f, 3, "feature-persistent", "yes");
+    put(&f, "feature-persistent", "");
+    expect_fail(&f, 3, "feature-persistent", "");
+    put(&f, "feature-persistent", "01");
+    expect_fail(&f, 3, "feature-persistent", "01");
+}
+
 /*----- the table -----*/
 
 /* The stable states: the rows of the table. */
@@ -436,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_order_bounded_before_refs),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_port_and_protocol),
+        cmocka_unit_test(test_persistent),
         cmocka_unit_test(test_decide_every_input),
         cmocka_unit_test(test_decide_offline),
         cmocka_unit_test(test_backend_column),

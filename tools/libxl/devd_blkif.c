@@ -229,22 +229,13 @@ static const char *uint_why(int r)
     }
 }
 
-int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
-                              uint32_t max_order, devd_ringinfo *ri,
-                              devd_ringinfo_error *err)
+/* The order first, and bounded, before any ref is looked at. */
+static int read_order(devd_fe_read_fn *rd, void *ctx, uint32_t max_order,
+                      devd_ringinfo *ri, devd_ringinfo_error *err)
 {
-    const char *v;
-    char key[24];
-    uint32_t i;
+    const char *v = rd(ctx, "ring-page-order");
     int r;
 
-    memset(ri, 0, sizeof(*ri));
-    memset(err, 0, sizeof(*err));
-    if (max_order > DEVD_BLKIF_ORDER_LIMIT)
-        max_order = DEVD_BLKIF_ORDER_LIMIT;
-
-    /* The order first, and bounded, before any ref is looked at. */
-    v = rd(ctx, "ring-page-order");
     if (v) {
         r = libxl__devd_parse_uint(v, UINT32_MAX, &ri->order);
         if (r)
@@ -254,6 +245,16 @@ int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
                         "larger than our max-ring-page-order");
     }
     ri->nr_refs = 1u << ri->order;
+    return 0;
+}
+
+static int read_refs(devd_fe_read_fn *rd, void *ctx, devd_ringinfo *ri,
+                     devd_ringinfo_error *err)
+{
+    const char *v;
+    char key[24];
+    uint32_t i;
+    int r;
 
     for (i = 0; i < ri->nr_refs; i++) {
         if (ri->order == 0)
@@ -267,8 +268,15 @@ int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
         if (r)
             return fail(err, key, v, uint_why(r));
     }
+    return 0;
+}
 
-    v = rd(ctx, "event-channel");
+static int read_port(devd_fe_read_fn *rd, void *ctx, devd_ringinfo *ri,
+                     devd_ringinfo_error *err)
+{
+    const char *v = rd(ctx, "event-channel");
+    int r;
+
     if (!v)
         return fail(err, "event-channel", NULL, "missing");
     r = libxl__devd_parse_uint(v, UINT32_MAX, &ri->port);
@@ -276,8 +284,14 @@ int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
         return fail(err, "event-channel", v, uint_why(r));
     if (ri->port == 0)
         return fail(err, "event-channel", v, "port 0 is never valid");
+    return 0;
+}
 
-    v = rd(ctx, "protocol");
+static int read_protocol(devd_fe_read_fn *rd, void *ctx, devd_ringinfo *ri,
+                         devd_ringinfo_error *err)
+{
+    const char *v = rd(ctx, "protocol");
+
     if (!v || !strcmp(v, "x86_64-abi")) {
         /* Absent means native, and native here is the x86_64 layout
          * (x86_64, arm32 and arm64 driver domains alike). */
@@ -289,6 +303,42 @@ int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
     } else {
         return fail(err, "protocol", v, "not a protocol we know");
     }
+    return 0;
+}
+
+/* A boolean of blkif.h: absent is 0. */
+static int read_persistent(devd_fe_read_fn *rd, void *ctx,
+                           devd_ringinfo *ri, devd_ringinfo_error *err)
+{
+    const char *v = rd(ctx, "feature-persistent");
+    uint32_t b = 0;
+    int r;
+
+    if (v) {
+        r = libxl__devd_parse_uint(v, 1, &b);
+        if (r)
+            return fail(err, "feature-persistent", v,
+                        r == DEVD_PARSE_RANGE ? "neither 0 nor 1"
+                                              : uint_why(r));
+    }
+    ri->persistent = b;
+    return 0;
+}
+
+int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
+                              uint32_t max_order, devd_ringinfo *ri,
+                              devd_ringinfo_error *err)
+{
+    memset(ri, 0, sizeof(*ri));
+    memset(err, 0, sizeof(*err));
+    if (max_order > DEVD_BLKIF_ORDER_LIMIT)
+        max_order = DEVD_BLKIF_ORDER_LIMIT;
+    if (read_order(rd, ctx, max_order, ri, err) ||
+        read_refs(rd, ctx, ri, err) ||
+        read_port(rd, ctx, ri, err) ||
+        read_protocol(rd, ctx, ri, err) ||
+        read_persistent(rd, ctx, ri, err))
+        return -1;
     return 0;
 }
 

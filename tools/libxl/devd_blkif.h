@@ -120,6 +120,7 @@ typedef struct {
     uint32_t ref[1u << DEVD_BLKIF_ORDER_LIMIT];
     uint32_t port;
     devd_blkif_proto proto;
+    bool persistent;            /* feature-persistent: it keeps its grants */
 } devd_ringinfo;
 
 /* Reads a frontend key (relative to the frontend directory); NULL if it
@@ -134,9 +135,10 @@ typedef struct {
 
 /*
  * Reads and checks ring-page-order (absent = 0; above max_order rejected
- * before any ring-ref is read), ring-ref or ring-ref0..N-1, event-channel
- * and protocol (absent = native; whitelist).  0 on success; -1 with *err
- * filled otherwise.  max_order is capped at DEVD_BLKIF_ORDER_LIMIT.
+ * before any ring-ref is read), ring-ref or ring-ref0..N-1, event-channel,
+ * protocol (absent = native; whitelist) and feature-persistent (absent =
+ * 0; 0 or 1).  0 on success; -1 with *err filled otherwise.  max_order is
+ * capped at DEVD_BLKIF_ORDER_LIMIT.
  */
 int libxl__devd_ringinfo_read(devd_fe_read_fn *rd, void *ctx,
                               uint32_t max_order, devd_ringinfo *ri,

@@ -414,10 +414,14 @@ void libxl__devd_vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
     req.u.blkif.order = ri.order;
     req.u.blkif.proto = ri.proto;
     req.u.blkif.port = ri.port;
+    /* Only what we offered: a tapdisk that did not knows no flags. */
+    if (ri.persistent && (v->img.features & TD_FEAT_PERSISTENT))
+        req.u.blkif.flags |= TD_BLKIF_PERSISTENT;
     for (i = 0; i < ri.nr_refs; i++)
         req.u.blkif.gref[i] = ri.ref[i];
-    VLOG(DEBUG, v, "frontend ring: order %u, event channel %u, protocol %s",
-         ri.order, ri.port, td_proto_name(ri.proto));
+    VLOG(DEBUG, v, "frontend ring: order %u, event channel %u, protocol %s,"
+         " persistent grants %s", ri.order, ri.port, td_proto_name(ri.proto),
+         req.u.blkif.flags & TD_BLKIF_PERSISTENT ? "yes" : "no");
     vbd3_op_start(v, g, RS_CONNECTING);
     vbd3_request(egc, v, &req, vbd3_connect_done);
 }

@@ -175,7 +175,7 @@ int libxl__devd_vbd3_publish_initwait(libxl__gc *gc, devd_vbd3 *v,
         { "feature-flush-cache", f & TD_FEAT_FLUSH ? "1" : "0" },
         { "feature-barrier", f & TD_FEAT_BARRIER ? "1" : "0" },
         { "feature-discard", discard ? "1" : "0" },
-        { "feature-persistent", "0" },
+        { "feature-persistent", f & TD_FEAT_PERSISTENT ? "1" : "0" },
         { "feature-max-indirect-segments",
           f & TD_FEAT_INDIRECT ? GCSPRINTF("%u", TD_INDIRECT_SEGS) : "0" },
         /* only with discard (the last three) */
