@@ -40,6 +40,36 @@
 #include "td_req.h"
 #include "td_ring.h"
 
+/* The Xen libraries log every failed call on their own (libxengnttab:
+ * "mmap failed" for each grant a guest names that does not map), without
+ * a limit: a guest could fill the disk.  They get this logger, which
+ * drops it all; every caller logs what failed, rate-limited per disk. */
+static void quiet_vmessage(struct xentoollog_logger *l,
+                           xentoollog_level level, int errnoval,
+                           const char *context, const char *format,
+                           va_list al)
+{
+}
+
+static void quiet_progress(struct xentoollog_logger *l, const char *context,
+                           const char *doing_what, int percent,
+                           unsigned long done, unsigned long total)
+{
+}
+
+static void quiet_destroy(struct xentoollog_logger *l)
+{
+}
+
+static xentoollog_logger quiet = {
+    quiet_vmessage, quiet_progress, quiet_destroy,
+};
+
+xentoollog_logger *td_xen_logger(void)
+{
+    return &quiet;
+}
+
 void td_log(const char *fmt, ...)
 {
     struct timespec ts;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 #include <xenevtchn.h>
+#include <xentoollog.h>
 
 #include "td_blkif.h"
 #include "td_pgnt.h"
@@ -109,6 +110,9 @@ typedef struct td_disk {
 extern td_disk td_disks[TD_MAX_DISKS];
 
 void td_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* For the Xen libraries' handles: drops their own messages. */
+xentoollog_logger *td_xen_logger(void);
 
 /* Every line about a disk is one its guest can cause (connecting in a
  * loop, failing requests): at most TD_RL_BURST a minute per disk. */

@@ -48,7 +48,7 @@ int td_gmem_open(char *why, size_t wl)
 {
     if (xgt)
         return 0;
-    xgt = xengnttab_open(NULL, 0);
+    xgt = xengnttab_open(td_xen_logger(), 0);
     if (!xgt) {
         snprintf(why, wl, "cannot open the grant device: %s",
                  strerror(errno));

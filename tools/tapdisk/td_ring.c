@@ -37,7 +37,7 @@ static uint8_t *sr_entry(td_ring *r, uint32_t idx)
 
 static int evtchn_open(char *why, size_t wl)
 {
-    if (!xce && !(xce = xenevtchn_open(NULL, 0))) {
+    if (!xce && !(xce = xenevtchn_open(td_xen_logger(), 0))) {
         snprintf(why, wl, "cannot open the event channel device: %s",
                  strerror(errno));
         return -1;
