@@ -1,5 +1,6 @@
 /* libFuzzer: frontend ring-info parsing (ring-page-order, ring-ref*,
- * event-channel, protocol), the values a guest writes for devd.  Input:
+ * event-channel, protocol, feature-persistent), the values a guest writes
+ * for devd.  Input:
  * one byte of max order, then "key=value" lines of the frontend dir. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,9 +5,15 @@
  * prints "ring-ref event-channel" for the caller to write into the
  * frontend's XenStore directory, waits for the file given as GO to appear
  * (the backend is Connected), then for SECONDS keeps the ring full of
- * requests that fail at once (reads far beyond the end of any disk),
- * taking the answers as they come.  At the end it prints how many it sent,
- * how many were answered and how many of those were errors.
+ * requests that must fail, taking the answers as they come.  Three kinds,
+ * in turn:
+ *   - a read far beyond the end of any disk (refused when decoded);
+ *   - a read of sector 0 into a grant that does not exist (the data
+ *     cannot reach the guest: neither mapped nor copied);
+ *   - an indirect read whose segment page is such a grant (refused before
+ *     any segment is read).
+ * At the end it prints how many it sent, how many were answered and how
+ * many of those were errors.
  *
  *   ring-flood BACKEND_DOMID SECONDS GO
  *
@@ -42,33 +48,61 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* A read of one sector at 2^60: beyond the end of any disk. */
+/* Far above any grant table's size: never a grant. */
+#define NO_GRANT 0xFFFFFFF0u
+
 static void put_request(uint8_t *e, uint64_t id, uint32_t gref)
 {
-    uint64_t sector = (uint64_t)1 << 60;
+    uint64_t sector = 0;
+    uint32_t bad = NO_GRANT;
+    uint16_t one = 1;
 
     memset(e, 0, ENTRY);
-    e[0] = 0;                   /* BLKIF_OP_READ */
-    e[1] = 1;                   /* one segment */
     memcpy(e + 8, &id, 8);
+    switch (id % 3) {
+    case 0:                     /* a read of one sector at 2^60 */
+        sector = (uint64_t)1 << 60;
+        e[1] = 1;               /* one segment: the ring page, sector 0 */
+        memcpy(e + 24, &gref, 4);
+        break;
+    case 1:                     /* a read into no grant */
+        e[1] = 1;
+        memcpy(e + 24, &bad, 4);
+        break;
+    default:                    /* an indirect read, its page no grant */
+        e[0] = 6;               /* BLKIF_OP_INDIRECT */
+        e[1] = 0;               /* carrying BLKIF_OP_READ */
+        memcpy(e + 2, &one, 2);
+        memcpy(e + 28, &bad, 4);
+        break;
+    }
     memcpy(e + 16, &sector, 8);
-    memcpy(e + 24, &gref, 4);   /* segment 0: its grant, sectors 0..0 */
 }
 
 typedef struct {
     uint64_t sent, answered, errors;
 } counts;
 
+/* How many more requests to put on the ring now: one of each kind alone
+ * first, answered before the flood, so that each is logged before the
+ * backend's log limit is reached; then as many as fit. */
+static uint32_t room(uint32_t in_flight, const counts *c)
+{
+    if (c->answered < 3)
+        return c->sent < 3 ? 3 - (uint32_t)c->sent : 0;
+    return NR_ENTS - in_flight;
+}
+
 /* Keeps the ring full until `end`, taking the answers as they come. */
 static void flood(uint8_t *ring, uint32_t gref, xenevtchn_handle *xce,
                   evtchn_port_t port, double end, counts *c)
 {
-    uint32_t req_prod = 0, rsp_cons = 0;
+    uint32_t req_prod = 0, rsp_cons = 0, n;
 
     while (now() < end) {
         struct pollfd p = { .fd = xenevtchn_fd(xce), .events = POLLIN };
 
-        while (req_prod - rsp_cons < NR_ENTS) {
+        for (n = room(req_prod - rsp_cons, c); n; n--) {
             put_request(ring + 64 + (req_prod % NR_ENTS) * ENTRY, c->sent,
                         gref);
             req_prod++;
