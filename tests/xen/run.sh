@@ -68,8 +68,20 @@ echo "# booting Xen $XEN + dom0 (Debian's, its toolstack $DOM0) under qemu (TCG)
 start=$(date +%s)
 # dom0's kernel can die while it boots, before any test runs: Debian 13's
 # 6.12 once took an int3 oops from its own boot-time code patching under
-# multi-threaded TCG.  That is the emulator's, not devd's: boot again (at
-# most twice).  A crash after dom0 came up is a failure like any other.
+# multi-threaded TCG; Debian 12's 6.1 once hung, silent, after the PCI
+# scan.  That is the emulator's, not devd's: boot again (at most twice),
+# a dom0 not up after BOOT_LIMIT seconds being stopped first.  A crash
+# after dom0 came up is a failure like any other.
+boot_watch() { # QEMU_PID
+    local i
+    for i in $(seq "${BOOT_LIMIT:-600}"); do
+        grep -aq 'DOM0-READY' "$ART/serial.log" 2>/dev/null && return 0
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 1
+    done
+    echo "# dom0 not up after ${BOOT_LIMIT:-600} s: stopping this boot"
+    kill "$1" 2>/dev/null
+}
 for boot in 1 2 3; do
     timeout "${BED_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64 -m 3072 -smp 2 \
         -display none -serial stdio -monitor none -no-reboot \
@@ -79,7 +91,10 @@ for boot in 1 2 3; do
         -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
         -drive file="$CACHE/rootfs.ext4",if=virtio,format=raw,snapshot=on \
         -virtfs local,path="$ART/share",mount_tag=xshare,security_model=none,id=xshare \
-        </dev/null > "$ART/serial.log" 2>&1
+        </dev/null > "$ART/serial.log" 2>&1 &
+    qpid=$!
+    boot_watch "$qpid"
+    wait "$qpid"
     qrc=$?
     grep -aq 'DOM0-READY' "$ART/serial.log" && break
     echo "# dom0 died while booting (boot $boot): $(grep -aE -m1 'Oops|Kernel panic|BUG:' "$ART/serial.log")"
