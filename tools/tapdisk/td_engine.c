@@ -147,9 +147,12 @@ void td_engine_start(td_io *io)
         run_sync(io);
         return;
     }
-    if (try_now(io))
+    if (try_now(io)) {
+        io->d->r.moved_now++;
         return;
+    }
     if (io->niov) {
+        io->d->r.moved_later++;
         sqe = get_sqe(io);
         if (io->to_guest)
             io_uring_prep_readv(sqe, fd, io->iov, io->niov, off);

@@ -565,11 +565,11 @@ void td_req_detach(td_disk *d)
     settle(d);
     while (r->inflight && td_engine_wait() == 0)
         finish_all();
-    if (r->persistent)
-        DLOG(d, "ring disconnected: %u persistent grant(s) let go",
-             r->pg.count);
-    else
-        DLOG(d, "ring disconnected");
+    /* How the data moved, for whoever measures: at once (the page cache
+     * had it or took it) or through io_uring. */
+    DLOG(d, "ring disconnected: %u persistent grant(s) let go; data moved"
+         " %" PRIu64 " time(s) at once, %" PRIu64 " through the engine",
+         r->pg.count, r->moved_now, r->moved_later);
     td_gmem_release(&r->pg);
     free(r->ios);
     munmap(r->pool.base, POOL_BYTES + INDIRECT_BYTES);
