@@ -18,10 +18,14 @@ static void test_empty_and_disposed(void **s)
     assert_null(td_pgnt_find(&t, 1));
     assert_false(td_pgnt_room(&t, 1));
     td_pgnt_dispose(&t);
-    assert_int_equal(td_pgnt_init(&t, 7), 0);
+    assert_int_equal(td_pgnt_init(&t, 7, 0), -1);
+    assert_int_equal(td_pgnt_init(&t, 7, TD_PGNT_LIMIT + 1), -1);
     assert_null(td_pgnt_find(&t, 0));
-    assert_true(td_pgnt_room(&t, TD_PGNT_MAX));
-    assert_false(td_pgnt_room(&t, TD_PGNT_MAX + 1));
+    assert_int_equal(td_pgnt_init(&t, 7, 1056), 0);
+    assert_int_equal(t.nslots, 4096);       /* a power of two, >= 2 x */
+    assert_null(td_pgnt_find(&t, 0));
+    assert_true(td_pgnt_room(&t, 1056));
+    assert_false(td_pgnt_room(&t, 1057));
     td_pgnt_dispose(&t);
     td_pgnt_dispose(&t);
     assert_null(td_pgnt_find(&t, 0));
@@ -33,7 +37,7 @@ static void test_regions_map_pages_in_order(void **s)
     const uint32_t a[] = { 5, 0, 0xFFFFFFFFu };
     const uint32_t b[] = { 6 };
 
-    td_pgnt_init(&t, 1234);
+    td_pgnt_init(&t, 1234, 64);
     td_pgnt_add(&t, base, 3, a);
     td_pgnt_add(&t, base + 16 * PG, 1, b);
     td_pgnt_add(&t, base + 32 * PG, 0, b);      /* nothing: no region */
@@ -49,34 +53,41 @@ static void test_regions_map_pages_in_order(void **s)
     td_pgnt_dispose(&t);
 }
 
-/* Filled to the bound, with references a guest might pick to collide
+/* Filled to its bound, in regions of up to 33 (a request's data pages
+ * and its indirect page), with references a guest might pick to collide
  * under an unkeyed hash (multiples of the slot count): every one is
- * found, nothing more fits, and other keys find the same. */
-static void fill(uint32_t key)
+ * found, nothing more fits. */
+static void fill(uint32_t key, unsigned int max)
 {
-    static uint32_t refs[TD_PGNT_MAX];
+    static uint32_t refs[TD_PGNT_LIMIT];
     td_pgnt t;
-    unsigned int i;
+    unsigned int i, n;
 
-    for (i = 0; i < TD_PGNT_MAX; i++)
-        refs[i] = i * TD_PGNT_SLOTS;
-    td_pgnt_init(&t, key);
-    for (i = 0; i < TD_PGNT_MAX; i += 32)
-        td_pgnt_add(&t, base + (size_t)i * PG, 32, refs + i);
-    assert_int_equal(t.count, TD_PGNT_MAX);
+    assert_int_equal(td_pgnt_init(&t, key, max), 0);
+    for (i = 0; i < max; i++)
+        refs[i] = i * t.nslots;
+    for (i = 0; i < max; i += n) {
+        n = max - i < 33 ? max - i : 33;
+        assert_true(td_pgnt_room(&t, n));
+        td_pgnt_add(&t, base + (size_t)i * PG, n, refs + i);
+    }
+    assert_int_equal(t.count, max);
+    assert_int_equal(t.nregions, (max + 32) / 33);
     assert_false(td_pgnt_room(&t, 1));
     assert_true(td_pgnt_room(&t, 0));
-    for (i = 0; i < TD_PGNT_MAX; i++)
+    for (i = 0; i < max; i++)
         assert_ptr_equal(td_pgnt_find(&t, refs[i]), base + (size_t)i * PG);
     assert_null(td_pgnt_find(&t, 1));
-    assert_null(td_pgnt_find(&t, TD_PGNT_MAX * TD_PGNT_SLOTS));
+    assert_null(td_pgnt_find(&t, max * t.nslots));
     td_pgnt_dispose(&t);
 }
 
 static void test_full_table(void **s)
 {
-    fill(0);
-    fill(0xdeadbeef);
+    fill(0, 1056);              /* a one-page ring */
+    fill(0xdeadbeef, 1056);
+    fill(42, TD_PGNT_LIMIT);    /* an eight-page ring */
+    fill(42, 100);
 }
 
 int main(void)

@@ -172,11 +172,11 @@ static unsigned int missing(const td_pgnt *t, unsigned int n,
 bool td_gmem_hold(td_pgnt *t, uint32_t domid, unsigned int n,
                   const uint32_t *grefs, uint8_t **pages)
 {
-    uint32_t todo[TD_PGNT_MAX];
+    uint32_t todo[TD_MAX_INDIRECT_SEGS];
     unsigned int i, m;
     uint8_t *base;
 
-    if (n > TD_PGNT_MAX)
+    if (n > TD_MAX_INDIRECT_SEGS)
         return false;
     m = missing(t, n, grefs, todo);
     if (m) {

@@ -7,11 +7,6 @@
 
 #include "td_pgnt.h"
 
-_Static_assert((TD_PGNT_SLOTS & (TD_PGNT_SLOTS - 1)) == 0,
-               "TD_PGNT_SLOTS is a power of two");
-_Static_assert(TD_PGNT_SLOTS >= 2 * TD_PGNT_MAX,
-               "at most half the slots used, so probes stay short");
-
 /* Multiply-xorshift, keyed: the slot a reference lands in depends on a
  * key the guest does not know. */
 static unsigned int home(const td_pgnt *t, uint32_t gref)
@@ -21,13 +16,30 @@ static unsigned int home(const td_pgnt *t, uint32_t gref)
     h ^= h >> 15;
     h *= 0x85ebca6bu;
     h ^= h >> 13;
-    return h & (TD_PGNT_SLOTS - 1);
+    return h & (t->nslots - 1);
 }
 
-int td_pgnt_init(td_pgnt *t, uint32_t key)
+static unsigned int next_slot(const td_pgnt *t, unsigned int i)
 {
-    t->slot = calloc(TD_PGNT_SLOTS, sizeof(*t->slot));
-    t->region = calloc(TD_PGNT_MAX, sizeof(*t->region));
+    return (i + 1) & (t->nslots - 1);
+}
+
+int td_pgnt_init(td_pgnt *t, uint32_t key, unsigned int max)
+{
+    unsigned int n = 1;
+
+    t->slot = NULL;
+    t->region = NULL;
+    if (!max || max > TD_PGNT_LIMIT)
+        return -1;
+    /* At least twice the entries: probes stay short, and a free slot
+     * always ends them. */
+    while (n < 2 * max)
+        n <<= 1;
+    t->slot = calloc(n, sizeof(*t->slot));
+    t->region = calloc(max, sizeof(*t->region));
+    t->max = max;
+    t->nslots = n;
     t->count = t->nregions = 0;
     t->key = key;
     if (!t->slot || !t->region) {
@@ -43,7 +55,7 @@ void td_pgnt_dispose(td_pgnt *t)
     free(t->region);
     t->slot = NULL;
     t->region = NULL;
-    t->count = t->nregions = 0;
+    t->max = t->nslots = t->count = t->nregions = 0;
 }
 
 uint8_t *td_pgnt_find(const td_pgnt *t, uint32_t gref)
@@ -52,8 +64,7 @@ uint8_t *td_pgnt_find(const td_pgnt *t, uint32_t gref)
 
     if (!t->slot)
         return NULL;
-    /* Never full (at most half the slots), so a free slot ends it. */
-    for (i = home(t, gref); t->slot[i].page; i = (i + 1) & (TD_PGNT_SLOTS - 1))
+    for (i = home(t, gref); t->slot[i].page; i = next_slot(t, i))
         if (t->slot[i].gref == gref)
             return t->slot[i].page;
     return NULL;
@@ -61,7 +72,7 @@ uint8_t *td_pgnt_find(const td_pgnt *t, uint32_t gref)
 
 bool td_pgnt_room(const td_pgnt *t, unsigned int n)
 {
-    return t->slot && n <= TD_PGNT_MAX - t->count;
+    return t->slot && n <= t->max - t->count;
 }
 
 void td_pgnt_add(td_pgnt *t, uint8_t *base, unsigned int n,
@@ -72,8 +83,7 @@ void td_pgnt_add(td_pgnt *t, uint8_t *base, unsigned int n,
     if (!n)
         return;
     for (k = 0; k < n; k++) {
-        for (i = home(t, grefs[k]); t->slot[i].page;
-             i = (i + 1) & (TD_PGNT_SLOTS - 1))
+        for (i = home(t, grefs[k]); t->slot[i].page; i = next_slot(t, i))
             ;
         t->slot[i].gref = grefs[k];
         t->slot[i].page = base + (size_t)k * TD_PGNT_PAGE;

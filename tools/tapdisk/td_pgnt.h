@@ -7,11 +7,13 @@
  * A table from grant reference to our address of its page, filled in
  * regions (the grants one request brought, mapped in one call) and never
  * emptied before the ring disconnects: the frontend cannot take back a
- * grant we hold mapped, so an entry never goes stale.  At most
- * TD_PGNT_MAX grants (as Linux blkback's default, and what blkfront keeps
- * for a one-page ring with 32-segment requests: 32 x 33); a request that
- * would need more is copied instead.  The hash is keyed per ring, so a
- * guest cannot choose references that collide.
+ * grant we hold mapped, so an entry never goes stale.  A table holds as
+ * many grants as it is told: td_req.c gives a ring what Linux blkfront
+ * keeps for it with its default 128 KiB requests (32 data pages and an
+ * indirect page per ring entry: 1056 for a one-page ring, as blkback's
+ * default, 8448 for eight pages); a request that would need more is
+ * copied instead.  The hash is keyed per ring, so a guest cannot choose
+ * references that collide.
  * Pure: the caller maps and unmaps, so it is unit-tested on its own.
  *
  * SPDX-License-Identifier: GPL-2.0-only
@@ -22,8 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TD_PGNT_MAX 1056
-#define TD_PGNT_SLOTS 4096          /* a power of two, over twice the entries */
+#define TD_PGNT_LIMIT 8448          /* grants a table may hold at most */
 #define TD_PGNT_PAGE 4096u
 
 typedef struct {
@@ -37,15 +38,16 @@ typedef struct {
 } td_pgnt_region;
 
 typedef struct {
-    td_pgnt_slot *slot;             /* TD_PGNT_SLOTS */
-    td_pgnt_region *region;         /* TD_PGNT_MAX at most */
-    unsigned int count, nregions;
+    td_pgnt_slot *slot;             /* nslots, a power of two */
+    td_pgnt_region *region;         /* max at most */
+    unsigned int max, nslots, count, nregions;
     uint32_t key;
 } td_pgnt;
 
-/* Allocates an empty table; -1 if out of memory.  td_pgnt_dispose is
- * idempotent, and safe on a zeroed table. */
-int td_pgnt_init(td_pgnt *t, uint32_t key);
+/* Allocates an empty table for max grants (1..TD_PGNT_LIMIT); -1 if out
+ * of range or out of memory.  td_pgnt_dispose is idempotent, and safe on
+ * a zeroed table. */
+int td_pgnt_init(td_pgnt *t, uint32_t key, unsigned int max);
 void td_pgnt_dispose(td_pgnt *t);
 
 /* The page of gref, or NULL if it is not held. */
