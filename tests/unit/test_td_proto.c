@@ -239,6 +239,10 @@ static void test_blkif_flags(void **s)
     /* An unknown flag: refused both ways. */
     buf[n - 4] = 0x3;
     assert_int_equal(td_decode(buf, (size_t)n, &out), TD_ERR_RANGE);
+    /* Flags of 0 in the longer form: not the one wire form of that
+     * message, refused (so every message encodes back to its bytes). */
+    buf[n - 4] = 0;
+    assert_int_equal(td_decode(buf, (size_t)n, &out), TD_ERR_LENGTH);
     c.u.blkif.flags = 0x2;
     assert_int_equal(td_encode(&c, buf, sizeof(buf)), TD_ERR_RANGE);
     /* The longer form is a blkif payload's only: not another type's. */
