@@ -120,16 +120,41 @@ static void layout_copied(td_io *io)
     io->want = bytes;
 }
 
-/* Grant mapping: the request's grants mapped for as long as it is in
- * flight, one iovec a segment. */
-static bool layout_mapped(td_io *io)
+static void segment_refs(const td_io *io, uint32_t *refs)
 {
-    td_disk *d = io->d;
-    uint32_t refs[TD_MAX_INDIRECT_SEGS];
     unsigned int i;
 
     for (i = 0; i < io->nsegs; i++)
         refs[i] = io->seg[i].gref;
+}
+
+/* One iovec a segment, in the page each segment's grant is at: pages[i],
+ * or (pages NULL) the i-th page from base. */
+static void segment_iovs(td_io *io, uint8_t *base, uint8_t *const *pages)
+{
+    unsigned int i;
+
+    io->want = 0;
+    for (i = 0; i < io->nsegs; i++) {
+        const td_seg *s = &io->seg[i];
+        uint8_t *page = pages ? pages[i] : base + (size_t)i * TD_PAGE_SIZE;
+
+        io->iov[i].iov_base = page + s->first_sect * TD_SECTOR;
+        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
+                             TD_SECTOR;
+        io->want += io->iov[i].iov_len;
+    }
+    io->niov = io->nsegs;
+}
+
+/* Grant mapping: the request's grants mapped for as long as it is in
+ * flight. */
+static bool layout_mapped(td_io *io)
+{
+    td_disk *d = io->d;
+    uint32_t refs[TD_MAX_INDIRECT_SEGS];
+
+    segment_refs(io, refs);
     io->buf = td_gmem_map(d->r.domid, io->nsegs, refs, io->to_guest);
     if (!io->buf) {
         DLOG(d, "cannot map the %u data grant(s) of a request: %s",
@@ -137,30 +162,19 @@ static bool layout_mapped(td_io *io)
         return false;
     }
     io->npages = io->nsegs;
-    io->want = 0;
-    for (i = 0; i < io->nsegs; i++) {
-        const td_seg *s = &io->seg[i];
-        io->iov[i].iov_base = io->buf + (size_t)i * TD_PAGE_SIZE +
-                              s->first_sect * TD_SECTOR;
-        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
-                             TD_SECTOR;
-        io->want += io->iov[i].iov_len;
-    }
-    io->niov = io->nsegs;
+    segment_iovs(io, io->buf, NULL);
     return true;
 }
 
-/* Persistent grants: the request's pages held, one iovec a segment, and
- * its pool run given back.  False: copy it instead. */
+/* Persistent grants: the request's pages held, and its pool run given
+ * back.  False: copy it instead. */
 static bool layout_held(td_io *io)
 {
     td_ring *r = &io->d->r;
     uint32_t refs[TD_MAX_INDIRECT_SEGS];
     uint8_t *pages[TD_MAX_INDIRECT_SEGS];
-    unsigned int i;
 
-    for (i = 0; i < io->nsegs; i++)
-        refs[i] = io->seg[i].gref;
+    segment_refs(io, refs);
     if (!td_gmem_hold(&r->pg, r->domid, io->nsegs, refs, pages))
         return false;
     if (io->buf)
@@ -168,15 +182,7 @@ static bool layout_held(td_io *io)
     io->buf = NULL;
     io->npages = 0;
     io->held = true;
-    io->want = 0;
-    for (i = 0; i < io->nsegs; i++) {
-        const td_seg *s = &io->seg[i];
-        io->iov[i].iov_base = pages[i] + s->first_sect * TD_SECTOR;
-        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
-                             TD_SECTOR;
-        io->want += io->iov[i].iov_len;
-    }
-    io->niov = io->nsegs;
+    segment_iovs(io, NULL, pages);
     return true;
 }
 
