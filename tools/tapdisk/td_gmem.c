@@ -152,20 +152,15 @@ void td_gmem_unmap(void *addr, unsigned int n)
     xengnttab_unmap(xgt, addr, n);
 }
 
-/* The references of grefs that t does not hold, each once. */
-static unsigned int missing(const td_pgnt *t, unsigned int n,
-                            const uint32_t *grefs, uint32_t *out)
+/* Adds gref to the m references in out unless it is there already. */
+static unsigned int add_once(uint32_t *out, unsigned int m, uint32_t gref)
 {
-    unsigned int i, j, m = 0;
+    unsigned int j;
 
-    for (i = 0; i < n; i++) {
-        if (td_pgnt_find(t, grefs[i]))
-            continue;
-        for (j = 0; j < m && out[j] != grefs[i]; j++)
-            ;
-        if (j == m)
-            out[m++] = grefs[i];
-    }
+    for (j = 0; j < m && out[j] != gref; j++)
+        ;
+    if (j == m)
+        out[m++] = gref;
     return m;
 }
 
@@ -173,22 +168,26 @@ bool td_gmem_hold(td_pgnt *t, uint32_t domid, unsigned int n,
                   const uint32_t *grefs, uint8_t **pages)
 {
     uint32_t todo[TD_MAX_INDIRECT_SEGS];
-    unsigned int i, m;
+    unsigned int i, m = 0;
     uint8_t *base;
 
     if (n > TD_MAX_INDIRECT_SEGS)
         return false;
-    m = missing(t, n, grefs, todo);
-    if (m) {
-        if (!td_pgnt_room(t, m))
-            return false;
-        base = td_gmem_map(domid, m, todo, true);
-        if (!base)
-            return false;
-        td_pgnt_add(t, base, m, todo);
-    }
+    /* One lookup per page on the usual path, where all are held. */
     for (i = 0; i < n; i++)
-        pages[i] = td_pgnt_find(t, grefs[i]);
+        if (!(pages[i] = td_pgnt_find(t, grefs[i])))
+            m = add_once(todo, m, grefs[i]);
+    if (!m)
+        return true;
+    if (!td_pgnt_room(t, m))
+        return false;
+    base = td_gmem_map(domid, m, todo, true);
+    if (!base)
+        return false;
+    td_pgnt_add(t, base, m, todo);
+    for (i = 0; i < n; i++)
+        if (!pages[i])
+            pages[i] = td_pgnt_find(t, grefs[i]);
     return true;
 }
 

@@ -24,7 +24,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TD_PGNT_LIMIT 8448          /* grants a table may hold at most */
+/* Grants per ring entry that blkfront keeps with its default 32-segment
+ * requests: 32 data pages and the indirect page. */
+#define TD_PGNT_PER_ENTRY 33
+/* At most: the entries of the largest ring (8 pages), 33 each. */
+#define TD_PGNT_LIMIT (256 * TD_PGNT_PER_ENTRY)
 #define TD_PGNT_PAGE 4096u
 
 typedef struct {

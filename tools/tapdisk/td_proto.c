@@ -413,7 +413,7 @@ int td_decode(const uint8_t *buf, size_t len, td_msg *m)
 
     get_payload(buf + TD_HDR_LEN, plen, m);
     /* One wire form per message: flags of 0 travel as no flags. */
-    if (plen == LEN_BLKIF_FLAGS && !m->u.blkif.flags)
+    if (is_blkif(m->type) && plen == LEN_BLKIF_FLAGS && !m->u.blkif.flags)
         return TD_ERR_LENGTH;
     rc = check(m);
     if (rc)

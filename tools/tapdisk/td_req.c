@@ -44,9 +44,6 @@
 #include "td_ring.h"
 
 #define BATCH 64
-/* Persistent grants held per ring entry: what Linux blkfront keeps, with
- * its default 32-segment requests (32 data pages and an indirect page). */
-#define PGNT_PER_ENTRY 33
 #define POOL_BYTES ((size_t)TD_RING_BUF_PAGES * TD_POOL_PAGE)
 #define INDIRECT_BYTES ((size_t)TD_MAX_INDIRECT_PAGES * TD_PAGE_SIZE)
 
@@ -549,7 +546,7 @@ int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
     /* Without room for it, the ring works as well, copying. */
     r->persistent = (b->flags & TD_BLKIF_PERSISTENT) && copying() &&
                     !td_pgnt_init(&r->pg, table_key(),
-                                  r->geom.nr_ents * PGNT_PER_ENTRY);
+                                  r->geom.nr_ents * TD_PGNT_PER_ENTRY);
     for (i = 0; i < r->geom.nr_ents; i++) {
         r->ios[i].d = d;
         r->ios[i].next = i + 1 < r->geom.nr_ents ? &r->ios[i + 1] : NULL;
