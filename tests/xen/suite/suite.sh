@@ -301,6 +301,7 @@ if want vbd3-hostile; then
                  "ring-ref|$F/event-channel 5" \
                  "event-channel|$F/ring-ref 8 $F/event-channel 12abc" \
                  "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol x86_16-abi" \
+                 "feature-persistent|$F/ring-ref 8 $F/event-channel 5 $F/feature-persistent 2" \
                  "state|$F/ring-ref 8 $F/event-channel 5" \
                  "event-channel|$F/ring-ref 8 $F/event-channel '13\\x00junk'" \
                  "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol 'x86_64-abi\\n\\x1b[31mDomain 0: FORGED'"; do
