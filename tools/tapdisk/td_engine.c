@@ -9,18 +9,24 @@
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <liburing.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "td_engine.h"
 
 #define URING_DEPTH 512
+/* TAPDISK_WRITES=inline: see write_inline() */
+#define WRITE_SLOW_NS 2000000ull        /* 2 ms */
+#define WRITE_BACKOFF_NS 1000000000ull  /* 1 s */
 
 static struct io_uring uring;
 static bool uring_ok;
 static int uring_efd = -1;
 static void (*done_cb)(td_io *io);
+static bool writes_inline(void);
 
 void td_engine_init(void (*done)(td_io *io))
 {
@@ -43,6 +49,9 @@ void td_engine_init(void (*done)(td_io *io))
         return;
     }
     uring_ok = true;
+    if (writes_inline())
+        td_log("writes: inline while they take under %llu ms",
+               WRITE_SLOW_NS / 1000000);
 }
 
 int td_engine_fd(void)
@@ -114,6 +123,51 @@ static struct io_uring_sqe *get_sqe(td_io *io)
 }
 
 /*
+ * A file system without non-blocking buffered writes (ext4 in Linux 6.1)
+ * has io_uring hand every write to a worker thread.  TAPDISK_WRITES=inline
+ * writes them here instead, blocking the loop, for as long as they stay
+ * fast: one that took more than WRITE_SLOW_NS (dirty pages throttled, a
+ * slow disk) sends the disk's writes back to io_uring for
+ * WRITE_BACKOFF_NS, so that control requests and signals wait at most
+ * one slow write.
+ */
+static bool writes_inline(void)
+{
+    static int on = -1;
+    const char *w;
+
+    if (on < 0) {
+        w = getenv("TAPDISK_WRITES");
+        on = w && !strcmp(w, "inline");
+    }
+    return on;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A blocking write while writes stay fast; -1 when not now. */
+static ssize_t write_inline(td_io *io)
+{
+    td_disk *d = io->d;
+    uint64_t t0 = now_ns(), t1;
+    ssize_t n;
+
+    if (!writes_inline() || t0 < d->inline_after)
+        return -1;
+    n = move_data(io, 0);
+    t1 = now_ns();
+    if (t1 - t0 > WRITE_SLOW_NS)
+        d->inline_after = t1 + WRITE_BACKOFF_NS;
+    return n;
+}
+
+/*
  * Data the page cache can take or give at once moves here, without the
  * trip through io_uring (a submit, a wakeup, a reap): RWF_NOWAIT says
  * EAGAIN rather than block.  Anything else (would block, moved only part,
@@ -125,11 +179,15 @@ static bool try_now(td_io *io)
     td_disk *d = io->d;
     ssize_t n;
 
-    if (!io->niov || io->flush || (!io->to_guest && d->no_nowait_write))
+    if (!io->niov || io->flush)
         return false;
-    n = move_data(io, RWF_NOWAIT);
-    if (n < 0 && errno == EOPNOTSUPP && !io->to_guest)
-        d->no_nowait_write = true;
+    if (!io->to_guest && d->no_nowait_write) {
+        n = write_inline(io);
+    } else {
+        n = move_data(io, RWF_NOWAIT);
+        if (n < 0 && errno == EOPNOTSUPP && !io->to_guest)
+            d->no_nowait_write = true;
+    }
     if (n != (ssize_t)io->want)
         return false;
     done_cb(io);
