@@ -463,12 +463,12 @@ fi
 
 # bench (make bench only): fio in one guest against a vbd (kernel blkback),
 # a qdisk (QEMU) and a vbd3 (tapdisk) disk, each a 128 MiB raw file in the
-# driver domain; then, in a second guest, blkback again and tapdisk with its
-# guest pages mapped rather than copied (TAPDISK_GRANTS=map: the choice
-# behind the default); then tapdisk with an 8-page ring in a third.  Each
-# test prints "BENCH kind=K test=T value=V unit=U base=B" (B: the blkback
-# disk its ratio is taken to) and the
-# CPU time per GiB moved of the backend's own threads (blkback's kernel
+# driver domain; then, in a second guest, blkback again and tapdisk three
+# ways: as by default (persistent grants), copying every request
+# (TAPDISK_GRANTS=copy) and writing at once (TAPDISK_WRITES=inline); then
+# tapdisk with an 8-page ring in a third.  Each test prints "BENCH kind=K
+# test=T value=V unit=U base=B" (B: the blkback disk its ratio is taken
+# to) and the CPU time per GiB moved of the backend's own threads (blkback's kernel
 # threads "<domid>.<vdev>-<queue>", the guest's QEMU, its tapdisk) and of
 # the whole driver domain.
 # bench_ticks KIND DOMID DEVID: CPU ticks so far of the backend serving it.
@@ -513,6 +513,25 @@ bench_all() {
     bench_fio "$@" seqread-1m read 1M 8
     bench_fio "$@" seqwrite-1m write 1M 8
 }
+# bench_env KIND VAR=VALUE OLD IMAGE PATTERN WHAT: the second guest's
+# xvde on a fresh 128 MiB IMAGE (OLD removed, the xvde before it
+# detached), served by a tapdisk that a devd restarted with VAR=VALUE
+# started, its log saying PATTERN; then its rows, as KIND.
+bench_env() {
+    local k=$1 env=$2 old=$3 img=$4 pat=$5 what=$6 out bx
+    bx=$(be vbd3 "$GM" $XVDE)
+    if [ -n "$(xs "$bx/state")" ]; then
+        $XL block-detach gm xvde >/dev/null 2>&1
+        wait_gone "$bx" 60 && wait_gone "/local/domain/$GM/device/vbd/$XVDE" 30
+    fi
+    drv "echo $env > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
+    drv "rm -f $old; dd if=/dev/zero of=$img bs=1M count=128 2>/dev/null" 300 >/dev/null
+    out=$(guest_attach gm "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=$img") &&
+        wait_key "$bx/state" 4 60 &&
+        drv "grep -q '$pat' /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log"
+    ok $? "bench: the second guest's next vbd3 disk $what" "$out $(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log")"
+    BASE=vbd-m bench_all "$k" "$GM" xvde "$img"
+}
 if want bench; then
     scenario bench
     XL=$XL_VBD3     # (its guest has a vbd3 disk)
@@ -555,25 +574,13 @@ if want bench; then
     ok $? "bench: a second guest's vbd3 disk holds persistent grants" "$(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDD.log")"
     BASE=vbd-m bench_all vbd-m "$GM" xvdb /srv/b-vbd.img
     BASE=vbd-m bench_all vbd3p "$GM" xvdd /srv/b-vbd3.img
-    drv "echo TAPDISK_GRANTS=copy > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
-    drv "rm -f /srv/b-qdisk.img; dd if=/dev/zero of=/srv/b-vbd3c.img bs=1M count=128 2>/dev/null" 300 >/dev/null
-    out=$(guest_attach gm "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=/srv/b-vbd3c.img") &&
-        wait_key "$(be vbd3 "$GM" $XVDE)/state" 4 60 &&
-        drv "grep -q 'guest memory: grant copy\$' /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log"
-    ok $? "bench: the second guest's next vbd3 disk served with copied grants" "$out $(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log")"
-    BASE=vbd-m bench_all vbd3copy "$GM" xvde /srv/b-vbd3c.img
+    bench_env vbd3copy TAPDISK_GRANTS=copy /srv/b-qdisk.img /srv/b-vbd3c.img \
+        'guest memory: grant copy$' "served with copied grants"
     # And tapdisk writing at once rather than through io_uring's worker
     # thread (TAPDISK_WRITES=inline; ext4 here takes no non-blocking
-    # buffered write), on a disk of its own in the same place.
-    $XL block-detach gm xvde >/dev/null 2>&1
-    wait_gone "$(be vbd3 "$GM" $XVDE)" 60 && wait_gone "/local/domain/$GM/device/vbd/$XVDE" 30
-    drv "echo TAPDISK_WRITES=inline > /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
-    drv "rm -f /srv/b-vbd3c.img; dd if=/dev/zero of=/srv/b-vbd3w.img bs=1M count=128 2>/dev/null" 300 >/dev/null
-    out=$(guest_attach gm "backend=drv,backendtype=tap,vdev=xvde,format=raw,target=/srv/b-vbd3w.img") &&
-        wait_key "$(be vbd3 "$GM" $XVDE)/state" 4 60 &&
-        drv "grep -q 'writes: inline' /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log"
-    ok $? "bench: the second guest's next vbd3 disk writes inline" "$out $(drv "tail -3 /var/log/xen/tapdisk-vbd3-$GM-$XVDE.log")"
-    BASE=vbd-m bench_all vbd3w "$GM" xvde /srv/b-vbd3w.img
+    # buffered write).
+    bench_env vbd3w TAPDISK_WRITES=inline /srv/b-vbd3c.img /srv/b-vbd3w.img \
+        'writes: inline' "writes inline"
     drv "rm -f /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
     $XL destroy gm 2>/dev/null
     wait_gone "$(be vbd3 "$GM" $XVDD)" 60 && wait_gone "$(be vbd3 "$GM" $XVDE)" 60
