@@ -129,7 +129,7 @@ static struct io_uring_sqe *get_sqe(td_io *io)
  * fast: one that took more than WRITE_SLOW_NS (dirty pages throttled, a
  * slow disk) sends the disk's writes back to io_uring for
  * WRITE_BACKOFF_NS, so that control requests and signals wait at most
- * one slow write.
+ * one slow write, or one batch (64) of fast ones.
  */
 static bool writes_inline(void)
 {
