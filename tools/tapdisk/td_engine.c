@@ -155,10 +155,10 @@ static uint64_t now_ns(void)
 static ssize_t write_inline(td_io *io)
 {
     td_disk *d = io->d;
-    uint64_t t0 = now_ns(), t1;
+    uint64_t t0, t1;
     ssize_t n;
 
-    if (!writes_inline() || t0 < d->inline_after)
+    if (!writes_inline() || (t0 = now_ns()) < d->inline_after)
         return -1;
     n = move_data(io, 0);
     t1 = now_ns();
