@@ -113,9 +113,9 @@ for boot in 1 2 3 4; do
     wait "$qpid"
     qrc=$?
     if ! grep -aq 'DOM0-READY' "$ART/serial.log"; then
-        [ "$boot" = 3 ] && break
         echo "# dom0 died while booting (boot $boot): $(grep -aE -m1 'Oops|Kernel panic|BUG:' "$ART/serial.log")"
         cp "$ART/serial.log" "$ART/serial-boot$boot.log"
+        [ "$boot" = 3 ] && break
         continue
     fi
     [ -f "$ART/share/dom0-oops" ] && [ -z "$reran" ] || break

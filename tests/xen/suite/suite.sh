@@ -787,10 +787,10 @@ if want many; then
     # (one xenstore-read of all 24 keys every 2 s: forks are dear here)
     # (the devices of the guests that started: none to wait for of one
     # that did not, which is a failure below)
-    keys=""; for p in $paths; do keys="$keys $p/state $p/hotplug-status"; done
+    keys=""; nk=0; for p in $paths; do keys="$keys $p/state $p/hotplug-status"; nk=$((nk + 2)); done
     while :; do
         n=0; for v in $(xenstore-read $keys 2>/dev/null); do case $v in 4|connected) n=$((n + 1));; esac; done
-        [ "$n" = "$(echo $keys | wc -w)" ] && break
+        [ "$n" = "$nk" ] && break
         awk -v a="$t0" -v b="$(now)" 'BEGIN{exit !(b - a > 720)}' && break
         sleep 2
     done
