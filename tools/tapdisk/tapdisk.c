@@ -125,9 +125,9 @@ static void usage(void)
             "  -l LOGFILE append the log here instead of stderr\n"
             "environment: TAPDISK_GRANTS=map maps each request's guest"
             " pages instead of\n  copying them; TAPDISK_GRANTS=copy copies"
-            " them all, holding no persistent grant;\n  TAPDISK_WRITES=inline"
-            " writes at once, while writes stay fast, where the\n  file"
-            " system takes no non-blocking buffered write\n");
+            " them all, holding no persistent grant;\n  TAPDISK_WRITES=uring"
+            " hands every write to io_uring instead of writing at\n  once"
+            " while writes stay fast\n");
 }
 
 typedef struct {

@@ -103,7 +103,7 @@ typedef struct td_disk {
     uint64_t sectors;
     bool readonly, discard;
     bool no_nowait_write;       /* its file system blocks buffered writes */
-    uint64_t inline_after;      /* no inline write before (CLOCK_MONOTONIC) */
+    uint64_t inline_after;      /* no inline write before (coarse clock) */
     td_ring r;
     td_stats st;
     td_ratelimit rl;            /* for the lines about it */

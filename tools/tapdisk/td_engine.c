@@ -18,15 +18,17 @@
 #include "td_engine.h"
 
 #define URING_DEPTH 512
-/* TAPDISK_WRITES=inline: see write_inline() */
-#define WRITE_SLOW_NS 2000000ull        /* 2 ms */
+/* Writes made at once: see write_inline() */
+#define WRITE_SLOW_NS 2000000ull        /* 2 ms, or the clock's tick */
 #define WRITE_BACKOFF_NS 1000000000ull  /* 1 s */
 
 static struct io_uring uring;
 static bool uring_ok;
 static int uring_efd = -1;
 static void (*done_cb)(td_io *io);
-static bool writes_inline(void);
+static uint64_t write_slow_ns;          /* 0: writes go to io_uring */
+
+static void writes_init(void);
 
 void td_engine_init(void (*done)(td_io *io))
 {
@@ -49,9 +51,7 @@ void td_engine_init(void (*done)(td_io *io))
         return;
     }
     uring_ok = true;
-    if (writes_inline())
-        td_log("writes: inline while they take under %llu ms",
-               WRITE_SLOW_NS / 1000000);
+    writes_init();
 }
 
 int td_engine_fd(void)
@@ -124,30 +124,42 @@ static struct io_uring_sqe *get_sqe(td_io *io)
 
 /*
  * A file system without non-blocking buffered writes (ext4 in Linux 6.1)
- * has io_uring hand every write to a worker thread.  TAPDISK_WRITES=inline
- * writes them here instead, blocking the loop, for as long as they stay
- * fast: one that took more than WRITE_SLOW_NS (dirty pages throttled, a
- * slow disk) sends the disk's writes back to io_uring for
- * WRITE_BACKOFF_NS, so that control requests and signals wait at most
- * one slow write, or one batch (64) of fast ones.
+ * has io_uring hand every write to a worker thread: two more wakeups a
+ * write.  So writes are made here instead, blocking the loop, for as long
+ * as they stay fast: one that took longer than write_slow_ns (dirty pages
+ * throttled, a slow disk) sends the disk's writes back to io_uring for
+ * WRITE_BACKOFF_NS, so that control requests and signals wait at most one
+ * slow write, or one batch (64) of fast ones.  TAPDISK_WRITES=uring
+ * leaves every write to io_uring.
+ *
+ * The clock is the coarse one: a PV guest on a host whose TSC Xen does
+ * not call stable has no vDSO clock but the coarse one, and the precise
+ * one would be two more system calls a write.  A difference of more than
+ * one tick is a write that took longer than a tick: so "slow" is more
+ * than 2 ms or one tick, whichever is longer.
  */
-static bool writes_inline(void)
+static void writes_init(void)
 {
-    static int on = -1;
-    const char *w;
+    const char *w = getenv("TAPDISK_WRITES");
+    struct timespec res;
 
-    if (on < 0) {
-        w = getenv("TAPDISK_WRITES");
-        on = w && !strcmp(w, "inline");
+    if (w && !strcmp(w, "uring")) {
+        td_log("writes: through io_uring (TAPDISK_WRITES=uring)");
+        return;
     }
-    return on;
+    write_slow_ns = WRITE_SLOW_NS;
+    if (!clock_getres(CLOCK_MONOTONIC_COARSE, &res) && !res.tv_sec &&
+        (uint64_t)res.tv_nsec > write_slow_ns)
+        write_slow_ns = (uint64_t)res.tv_nsec;
+    td_log("writes: inline while they take under %" PRIu64 " ms",
+           (write_slow_ns + 999999) / 1000000);
 }
 
 static uint64_t now_ns(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -158,11 +170,11 @@ static ssize_t write_inline(td_io *io)
     uint64_t t0, t1;
     ssize_t n;
 
-    if (!writes_inline() || (t0 = now_ns()) < d->inline_after)
+    if (!write_slow_ns || (t0 = now_ns()) < d->inline_after)
         return -1;
     n = move_data(io, 0);
     t1 = now_ns();
-    if (t1 - t0 > WRITE_SLOW_NS)
+    if (t1 - t0 > write_slow_ns)
         d->inline_after = t1 + WRITE_BACKOFF_NS;
     return n;
 }
