@@ -11,7 +11,6 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +23,6 @@
 
 static struct io_uring uring;
 static bool uring_ok;
-static int uring_efd = -1;
 static void (*done_cb)(td_io *io);
 static uint64_t write_slow_ns;          /* 0: writes go to io_uring */
 
@@ -40,23 +38,14 @@ void td_engine_init(void (*done)(td_io *io))
                strerror(-rc));
         return;
     }
-    uring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (uring_efd < 0 || io_uring_register_eventfd(&uring, uring_efd)) {
-        td_log("io_uring eventfd: %s: serving requests synchronously",
-               strerror(errno));
-        io_uring_queue_exit(&uring);
-        if (uring_efd >= 0)
-            close(uring_efd);
-        uring_efd = -1;
-        return;
-    }
     uring_ok = true;
     writes_init();
 }
 
+/* The ring's own fd: readable while completions wait to be reaped. */
 int td_engine_fd(void)
 {
-    return uring_efd;
+    return uring_ok ? uring.ring_fd : -1;
 }
 
 static void fail(td_io *io, const char *what, int err)
@@ -286,14 +275,8 @@ static void reap_cqes(void)
 
 void td_engine_reap(void)
 {
-    uint64_t n;
-
-    if (!uring_ok)
-        return;
-    /* The counter first: a completion after it signals the fd again. */
-    if (read(uring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        return;
-    reap_cqes();
+    if (uring_ok)
+        reap_cqes();
 }
 
 int td_engine_wait(void)

@@ -15,7 +15,8 @@
 #include "tapdisk.h"
 
 void td_engine_init(void (*done)(td_io *io));
-/* The fd that becomes readable when completions wait, or -1. */
+/* The fd that is readable while completions wait (the ring's own), or
+ * -1. */
 int td_engine_fd(void);
 
 /*
