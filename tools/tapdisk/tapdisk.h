@@ -91,6 +91,7 @@ typedef struct td_ring {
     uint32_t req_cons, rsp_prod_pvt;
     td_pool pool;               /* data buffers (grant copy) */
     uint64_t moved_now, moved_later;    /* data moves, inline or queued */
+    uint64_t slow_writes;       /* inline writes that sent the rest back */
     bool persistent;            /* the frontend keeps its grants */
     td_pgnt pg;                 /* the grants we hold for it */
     uint8_t *indirect;          /* TD_MAX_INDIRECT_PAGES private pages */

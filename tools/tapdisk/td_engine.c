@@ -163,8 +163,10 @@ static ssize_t write_inline(td_io *io)
         return -1;
     n = move_data(io, 0);
     t1 = now_ns();
-    if (t1 - t0 > write_slow_ns)
+    if (t1 - t0 > write_slow_ns) {
         d->inline_after = t1 + WRITE_BACKOFF_NS;
+        d->r.slow_writes++;
+    }
     return n;
 }
 

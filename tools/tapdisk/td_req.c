@@ -573,10 +573,12 @@ void td_req_detach(td_disk *d)
     while (r->inflight && td_engine_wait() == 0)
         finish_all();
     /* How the data moved, for whoever measures: at once (the page cache
-     * had it or took it) or through io_uring. */
+     * had it or took it) or through io_uring, and how often a slow write
+     * sent the writes after it there. */
     DLOG(d, "ring disconnected: %u persistent grant(s) let go; data moved"
-         " %" PRIu64 " time(s) at once, %" PRIu64 " through the engine",
-         r->pg.count, r->moved_now, r->moved_later);
+         " %" PRIu64 " time(s) at once, %" PRIu64 " through the engine;"
+         " %" PRIu64 " slow write(s)", r->pg.count, r->moved_now,
+         r->moved_later, r->slow_writes);
     td_gmem_release(&r->pg);
     free(r->ios);
     munmap(r->pool.base, POOL_BYTES + INDIRECT_BYTES);
