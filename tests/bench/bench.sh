@@ -9,6 +9,8 @@
 #    (tests/xen/suite/bench-devd.sh says how each is measured).
 #  - bench-mq (DRV_VCPUS=2 BENCH_SCENARIOS=bench-mq): blkback with one
 #    queue and with two, in a 2-vCPU guest: does multi-queue pay here?
+# BENCH_TESTS="randread-4k-qd1 ..." narrows bench to the fio tests it
+# names (a quicker look at a few rows).
 # Writes one line per figure to BUILDDIR/tests/bench/results.txt.  No
 # thresholds: figures, not verdicts.
 #   bench.sh BUILDDIR SRCDIR
