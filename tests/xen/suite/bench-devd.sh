@@ -79,14 +79,15 @@ qdisk_detach() { # GUEST-DOMID DEVID
 
 # One attach of KIND to guest gl and its wait; one detach, and its wait
 # for both directories to go.  Each disk kind has its own vdev.  On
-# failure, what the toolstack said and where the backend is.
+# failure, what the toolstack said and where the backend is.  vbd3 disks
+# are attached with XL_VBD3 (4.17's stock xl has no vbd3).
 b_id() { case $1 in vbd) echo $XVDE;; vbd3) echo $XVDF;; qdisk) echo $XVDG;; vif) echo 0;; esac; }
 b_attach() {
     local r
     case $1 in
     vbd)   $XL block-attach gl "backend=drv,vdev=xvde,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
                connected vbd "$GL" $XVDE 60 ;;
-    vbd3)  $XL block-attach gl "backend=drv,backendtype=tap,vdev=xvdf,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
+    vbd3)  $XL_VBD3 block-attach gl "backend=drv,backendtype=tap,vdev=xvdf,format=raw,target=/srv/l.img" >/run/b.err 2>&1 &&
                connected vbd3 "$GL" $XVDF 60 ;;
     vif)   $XL network-attach gl backend=drv bridge=xenbr0 >/run/b.err 2>&1 && connected vif "$GL" 0 60 ;;
     qdisk) qdisk_attach "$GL" $XVDG xvdg /srv/l.img >/run/b.err 2>&1 && connected qdisk "$GL" $XVDG 90 ;;
@@ -98,7 +99,8 @@ b_attach() {
 b_detach() {
     local r fk=vbd
     case $1 in
-    vbd|vbd3) $XL block-detach gl $([ $1 = vbd ] && echo xvde || echo xvdf) >/run/b.err 2>&1 ;;
+    vbd)      $XL block-detach gl xvde >/run/b.err 2>&1 ;;
+    vbd3)     $XL_VBD3 block-detach gl xvdf >/run/b.err 2>&1 ;;
     vif)      $XL network-detach gl 0 >/run/b.err 2>&1; fk=vif ;;
     qdisk)    qdisk_detach "$GL" $XVDG >/run/b.err 2>&1 ;;
     esac
