@@ -125,7 +125,8 @@ static struct io_uring_sqe *get_sqe(td_io *io)
  * not call stable has no vDSO clock but the coarse one, and the precise
  * one would be two more system calls a write.  A difference of more than
  * one tick is a write that took longer than a tick: so "slow" is more
- * than 2 ms or one tick, whichever is longer.
+ * than 2 ms or one tick, whichever is longer; one that took up to two
+ * ticks (8 ms at HZ=250) may still pass as fast.
  */
 static void writes_init(void)
 {

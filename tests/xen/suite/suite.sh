@@ -505,9 +505,10 @@ bench_fio() {
 # (the write-back of the disk before, its 1 MiB writes, or of a freshly
 # made image ran during the next disk's small reads and took their
 # driver domain's CPU), the cache dropped, the image read whole.  The
-# three images and QEMU do not fit in the driver domain's 384 MiB: the
-# image read last, not yet used twice, was the one evicted, and the
-# first guest's third disk read part of its data from the disk.
+# three images and QEMU do not fit in the driver domain's 384 MiB, and the
+# first guest's third disk did a third worse on small reads than with the
+# cache dropped: most likely the image read last, not yet used twice, was
+# the one evicted, and part of its data came from the disk.
 # BENCH_TESTS (make bench) narrows them to the tests it names.
 bench_all() {
     drv "sync; echo 3 > /proc/sys/vm/drop_caches; cat $4 > /dev/null" 300 >/dev/null
