@@ -46,6 +46,7 @@ END {
     name["vbd"] = "blkback"; name["qdisk"] = "qdisk"; name["vbd3"] = "tapdisk"
     name["vbd-m"] = "blkback(2nd-guest)"; name["vbd3p"] = "tapdisk(2nd-guest)"
     name["vbd3copy"] = "tapdisk(copy-all)"; name["vbd3u"] = "tapdisk(uring-writes)"
+    name["vbd3poll"] = "tapdisk(poll-wait)"
     name["vbd3o3"] = "tapdisk(8-page-ring)"
     name["vbd-q1"] = "blkback(1-queue)"; name["vbd-q2"] = "blkback(2-queues)"
     print "# xl-devd bench " ver " " when " (under QEMU TCG: compare ratios, not absolutes)"

@@ -1,12 +1,14 @@
 /*
- * Unit tests: tapdisk's engine writing at once (td_engine.c), on a real
- * file and a real io_uring.  The coarse clock and pwritev2 are the test's
+ * Unit tests: tapdisk's engine (td_engine.c) writing at once, and
+ * completing the loop's own waits, on a real file and a real io_uring.  The coarse clock and pwritev2 are the test's
  * own (they take the place of libc's), so that a write can be made to
  * take as long as the test wants, or to move fewer bytes than asked.
  */
 #define _GNU_SOURCE
 #include "test_helpers.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +76,8 @@ static int setup(void **s)
     return d->fd < 0 || ftruncate(d->fd, 1 << 20);
 }
 
-/* A 4 KiB write of byte c at sector 8 * n; true once it is done. */
-static bool write_block(int c, uint64_t n)
+/* Starts a 4 KiB write of byte c at sector 8 * n. */
+static void start_block(int c, uint64_t n)
 {
     memset(data, c, sizeof(data));
     memset(&io, 0, sizeof(io));
@@ -89,6 +91,12 @@ static bool write_block(int c, uint64_t n)
     io.iov[0] = (struct iovec){ .iov_base = data, .iov_len = sizeof(data) };
     done = 0;
     td_engine_start(&io);
+}
+
+/* The same; true once it is done. */
+static bool write_block(int c, uint64_t n)
+{
+    start_block(c, n);
     td_engine_submit();
     while (!done && td_engine_wait() == 0)
         ;
@@ -155,11 +163,61 @@ static void test_short_inline_write_is_made_again(void **s)
     assert_int_equal(byte_at(4), 'e');
 }
 
+/* The loop's own waits (a read, a poll, a write) complete in the same
+ * reaps as the disk's I/O, each to its own: tapdisk's loop sleeps in
+ * io_uring on all of them at once. */
+static void test_watches_complete_beside_io(void **s)
+{
+    td_watch rd = { 0 }, pl = { 0 }, wr = { 0 };
+    char buf[16] = { 0 };
+    int a[2], b[2];
+
+    if (td_engine_fd() < 0)
+        skip();
+    assert_int_equal(pipe2(a, O_NONBLOCK), 0);
+    assert_int_equal(pipe2(b, O_NONBLOCK), 0);
+    td_engine_read(&rd, a[0], buf, sizeof(buf));
+    td_engine_poll(&pl, b[0]);
+    assert_int_equal(td_engine_sleep(false), 0);
+    td_engine_reap();
+    /* Nothing to read or poll yet: armed, not fired. */
+    assert_true(rd.armed && !rd.fired && pl.armed && !pl.fired);
+
+    /* A write through a watch and a disk write through io_uring (writes
+     * at once are off for now), in one sleep. */
+    d->no_nowait_write = true;
+    d->inline_after = fake_now + 10000000000ull;
+    td_engine_write(&wr, a[1], "ports!", 6);
+    start_block('f', 5);
+    assert_int_equal(done, 0);
+    while (!(rd.fired && wr.fired && done)) {
+        assert_int_equal(td_engine_sleep(true), 0);
+        td_engine_reap();
+    }
+    assert_int_equal(wr.res, 6);
+    assert_int_equal(rd.res, 6);
+    assert_memory_equal(buf, "ports!", 6);
+    assert_false(rd.armed || wr.armed);
+    assert_int_equal(io.status, TD_RSP_OKAY);
+    assert_int_equal(byte_at(5), 'f');
+    /* The poll fires on its own pipe only. */
+    assert_true(pl.armed && !pl.fired);
+    assert_int_equal(write(b[1], "x", 1), 1);
+    while (!pl.fired) {
+        assert_int_equal(td_engine_sleep(true), 0);
+        td_engine_reap();
+    }
+    assert_true(pl.res & POLLIN);
+    assert_false(pl.armed);
+    close(a[0]); close(a[1]); close(b[0]); close(b[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slow_write_sends_the_next_to_io_uring),
         cmocka_unit_test(test_short_inline_write_is_made_again),
+        cmocka_unit_test(test_watches_complete_beside_io),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -127,7 +127,8 @@ static void usage(void)
             " pages instead of\n  copying them; TAPDISK_GRANTS=copy copies"
             " them all, holding no persistent grant;\n  TAPDISK_WRITES=uring"
             " hands every write to io_uring instead of writing at\n  once"
-            " while writes stay fast\n");
+            " while writes stay fast;\n  TAPDISK_WAIT=poll sleeps in"
+            " poll(2) rather than in io_uring\n");
 }
 
 typedef struct {
@@ -164,10 +165,13 @@ static int parse(int argc, char **argv, options *o)
     return 0;
 }
 
-/* Serves until a signal or an EXIT message. */
-static void loop(int sfd)
+/*
+ * The loop with poll(2): without io_uring, or with TAPDISK_WAIT=poll.
+ * Serves until a signal or an EXIT message.
+ */
+static void loop_poll(int sfd)
 {
-    struct pollfd pfd[3 + 1 + TD_MAX_CLIENTS];
+    struct pollfd pfd[4];
     const int SIG = 0, EVT = 1, ENG = 2, CTL = 3;
 
     while (!td_control_exit_asked()) {
@@ -177,9 +181,9 @@ static void loop(int sfd)
         pfd[EVT] = (struct pollfd){ .fd = td_ring_evtchn_fd(),
                                     .events = POLLIN };
         pfd[ENG] = (struct pollfd){ .fd = td_engine_fd(), .events = POLLIN };
-        td_control_pollfds(&pfd[CTL]);
+        pfd[CTL] = (struct pollfd){ .fd = td_control_fd(), .events = POLLIN };
         /* Rings with work left: look at everything else, then go on. */
-        if (poll(pfd, 3 + 1 + TD_MAX_CLIENTS, more ? 0 : -1) < 0) {
+        if (poll(pfd, 4, more ? 0 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             td_log("poll: %s", strerror(errno));
@@ -196,7 +200,123 @@ static void loop(int sfd)
             if (port >= 0)
                 td_req_on_event(port);
         }
-        td_control_serve(&pfd[CTL]);
+        if (pfd[CTL].revents)
+            td_control_serve();
+    }
+}
+
+/*
+ * The loop with io_uring: it sleeps in io_uring alone, which also reads
+ * the event channel and unmasks its ports.  A request at queue depth 1
+ * then costs three system calls (this sleep, the data's, the notify)
+ * where poll's loop makes five (poll, the event's read and unmask, the
+ * data's, the notify): in a PV driver domain each one is a trip through
+ * Xen.  The ports are unmasked after their rings were served, with the
+ * next sleep: an event meanwhile stays pending in Xen, and requests it
+ * announces were mostly taken already by the ring's final check.
+ */
+typedef struct {
+    td_watch sig, ctl, evt, unmask;
+    evtchn_port_t fired[TD_MAX_DISKS], masked[TD_MAX_DISKS];
+    unsigned int nmasked;
+} waits;
+
+static void arm(waits *w, int sfd)
+{
+    int efd = td_ring_evtchn_fd();
+
+    if (!w->sig.armed)
+        td_engine_poll(&w->sig, sfd);
+    if (!w->ctl.armed)
+        td_engine_poll(&w->ctl, td_control_fd());
+    if (!w->evt.armed && efd >= 0)
+        td_engine_read(&w->evt, efd, w->fired, sizeof(w->fired));
+}
+
+static void on_ports(waits *w)
+{
+    static td_ratelimit rl;
+    unsigned int i, n, drop;
+
+    w->evt.fired = false;
+    if (w->evt.res <= 0 || w->evt.res % (int)sizeof(evtchn_port_t)) {
+        if (td_ratelimit_ok(&rl, td_ratelimit_now(), &drop))
+            td_log("reading the event channel device: %s",
+                   w->evt.res < 0 ? strerror(-w->evt.res) : "short read");
+        return;
+    }
+    n = (unsigned int)w->evt.res / sizeof(evtchn_port_t);
+    for (i = 0; i < n; i++)
+        td_req_on_event((int)w->fired[i]);
+    if (w->unmask.armed) {      /* cannot be: a write to it never waits */
+        for (i = 0; i < n; i++)
+            td_ring_evtchn_unmask(w->fired[i]);
+        return;
+    }
+    memcpy(w->masked, w->fired, n * sizeof(evtchn_port_t));
+    w->nmasked = n;
+    td_engine_write(&w->unmask, td_ring_evtchn_fd(), w->masked,
+                    n * sizeof(evtchn_port_t));
+}
+
+/* A failed unmask would leave a ring deaf: unmask each port again. */
+static void on_unmasked(waits *w)
+{
+    static td_ratelimit rl;
+    unsigned int i, drop;
+
+    w->unmask.fired = false;
+    if (w->unmask.res == (int)(w->nmasked * sizeof(evtchn_port_t)))
+        return;
+    if (td_ratelimit_ok(&rl, td_ratelimit_now(), &drop))
+        td_log("unmasking event channels: %s", w->unmask.res < 0 ?
+               strerror(-w->unmask.res) : "short write");
+    for (i = 0; i < w->nmasked; i++)
+        td_ring_evtchn_unmask(w->masked[i]);
+}
+
+static void loop_uring(int sfd)
+{
+    waits w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    while (!td_control_exit_asked()) {
+        bool more = td_req_round();
+
+        arm(&w, sfd);
+        rc = td_engine_sleep(!more);
+        if (rc < 0) {
+            td_log("io_uring_enter: %s", strerror(-rc));
+            return;
+        }
+        td_req_on_completions();
+        if (w.sig.fired) {
+            td_log("terminating on a signal");
+            return;
+        }
+        if (w.evt.fired)
+            on_ports(&w);
+        if (w.unmask.fired)
+            on_unmasked(&w);
+        if (w.ctl.fired) {
+            w.ctl.fired = false;
+            td_control_serve();
+        }
+    }
+}
+
+static void loop(int sfd)
+{
+    const char *how = getenv("TAPDISK_WAIT");
+
+    if (td_engine_fd() >= 0 && !(how && !strcmp(how, "poll"))) {
+        td_log("waiting in io_uring");
+        loop_uring(sfd);
+    } else {
+        td_log("waiting in poll%s", td_engine_fd() >= 0 ?
+               " (TAPDISK_WAIT=poll)" : "");
+        loop_poll(sfd);
     }
 }
 
@@ -222,7 +342,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    td_control_init(o.listen_fd);
+    if (td_control_init(o.listen_fd))
+        return 1;
     td_req_init();
     td_log("serving control clients%s%s", o.sock ? " on " : "",
            o.sock ? o.sock : "");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,9 +25,25 @@ typedef struct client {
 static client clients[TD_MAX_CLIENTS];
 static int listen_fd = -1;
 static bool exit_asked;
+/* The listening socket and every client, so that the loop waits on one
+ * fd for all of them; an event's key is the client's index, or: */
+static int ep_fd = -1;
+#define LISTEN_KEY TD_MAX_CLIENTS
+
+static int watch(int fd, uint32_t key)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = key };
+
+    if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, fd, &ev)) {
+        td_log("cannot watch control socket %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
 
 static void client_drop(client *c)
 {
+    epoll_ctl(ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
     c->len = 0;
@@ -233,42 +250,57 @@ static void on_listen(void)
     }
     for (i = 0; i < TD_MAX_CLIENTS; i++) {
         if (clients[i].fd < 0) {
+            if (watch(fd, (uint32_t)i))
+                break;
             clients[i].fd = fd;
             clients[i].len = 0;
             return;
         }
     }
+    if (i < TD_MAX_CLIENTS) {
+        close(fd);
+        return;
+    }
     td_log("too many control clients, refusing one");
     close(fd);
 }
 
-void td_control_init(int fd)
+int td_control_init(int fd)
 {
     int i;
 
     listen_fd = fd;
     for (i = 0; i < TD_MAX_CLIENTS; i++)
         clients[i].fd = -1;
+    ep_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_fd < 0) {
+        td_log("epoll_create1: %s", strerror(errno));
+        return -1;
+    }
+    return watch(listen_fd, LISTEN_KEY);
 }
 
-int td_control_pollfds(struct pollfd *pfd)
+int td_control_fd(void)
 {
-    int i;
-
-    pfd[0] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
-    for (i = 0; i < TD_MAX_CLIENTS; i++)
-        pfd[1 + i] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
-    return 1 + TD_MAX_CLIENTS;
+    return ep_fd;
 }
 
-void td_control_serve(const struct pollfd *pfd)
+void td_control_serve(void)
 {
-    int i;
+    struct epoll_event ev[1 + TD_MAX_CLIENTS];
+    bool listener = false;
+    int i, n = epoll_wait(ep_fd, ev, 1 + TD_MAX_CLIENTS, 0);
 
-    for (i = 0; i < TD_MAX_CLIENTS; i++)
-        if (pfd[1 + i].revents && clients[i].fd >= 0)
-            on_client(&clients[i]);
-    if (pfd[0].revents)
+    for (i = 0; i < n; i++) {
+        uint32_t k = ev[i].data.u32;
+
+        if (k == LISTEN_KEY)
+            listener = true;
+        else if (k < TD_MAX_CLIENTS && clients[k].fd >= 0)
+            on_client(&clients[k]);
+    }
+    /* Last: a slot a client gave up above is free for a new one. */
+    if (listener)
         on_listen();
 }
 

@@ -8,16 +8,17 @@
 #ifndef TD_CONTROL_H
 #define TD_CONTROL_H
 
-#include <poll.h>
 #include <stdbool.h>
 
 #define TD_MAX_CLIENTS 16
 
-void td_control_init(int listen_fd);
-/* Adds the listening socket and every client to pfd; how many. */
-int td_control_pollfds(struct pollfd *pfd);
-/* Serves what the poll found on the entries td_control_pollfds filled. */
-void td_control_serve(const struct pollfd *pfd);
+/* 0, or -1 (logged) if the listening socket cannot be watched. */
+int td_control_init(int listen_fd);
+/* One fd, readable while the listening socket or a client has something
+ * to serve. */
+int td_control_fd(void);
+/* Serves what is ready, without waiting. */
+void td_control_serve(void);
 /* A client asked us to exit. */
 bool td_control_exit_asked(void);
 

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -262,17 +263,27 @@ static void complete(td_io *io, int res)
         done_cb(io);
 }
 
+/* A watch's user_data has its low bit set: td_io and td_watch are both
+ * aligned, so neither ever has it. */
+#define WATCH_TAG 1u
+
 static void reap_cqes(void)
 {
     struct io_uring_cqe *cqe;
 
     while (io_uring_peek_cqe(&uring, &cqe) == 0) {
-        td_io *io = io_uring_cqe_get_data(cqe);
+        uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqe);
         int res = cqe->res;
 
         io_uring_cqe_seen(&uring, cqe);
-        if (io)
-            complete(io, res);
+        if (ud & WATCH_TAG) {
+            td_watch *w = (td_watch *)(ud & ~(uintptr_t)WATCH_TAG);
+            w->armed = false;
+            w->fired = true;
+            w->res = res;
+        } else if (ud) {
+            complete((td_io *)ud, res);
+        }
     }
 }
 
@@ -280,6 +291,54 @@ void td_engine_reap(void)
 {
     if (uring_ok)
         reap_cqes();
+}
+
+/*----- the loop's own waits -----*/
+
+static struct io_uring_sqe *watch_sqe(td_watch *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
+
+    if (!sqe) {
+        io_uring_submit(&uring);
+        sqe = io_uring_get_sqe(&uring);
+    }
+    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)w | WATCH_TAG));
+    w->armed = true;
+    w->fired = false;
+    return sqe;
+}
+
+void td_engine_poll(td_watch *w, int fd)
+{
+    io_uring_prep_poll_add(watch_sqe(w), fd, POLLIN);
+}
+
+void td_engine_read(td_watch *w, int fd, void *buf, unsigned int len)
+{
+    /* Offset -1: the file's position, for devices that have none. */
+    io_uring_prep_read(watch_sqe(w), fd, buf, len, (uint64_t)-1);
+}
+
+void td_engine_write(td_watch *w, int fd, const void *buf, unsigned int len)
+{
+    io_uring_prep_write(watch_sqe(w), fd, buf, len, (uint64_t)-1);
+}
+
+int td_engine_sleep(bool wait)
+{
+    int rc;
+
+    /* One system call: what is queued goes in, and the loop sleeps. */
+    if (wait && !io_uring_cq_ready(&uring))
+        rc = io_uring_submit_and_wait(&uring, 1);
+    else
+        rc = io_uring_submit(&uring);
+    /* Interrupted, or short of memory or of CQ room: reaping and coming
+     * back is the cure. */
+    if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)
+        return 0;
+    return rc < 0 ? rc : 0;
 }
 
 int td_engine_wait(void)

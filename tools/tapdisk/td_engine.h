@@ -32,4 +32,23 @@ void td_engine_reap(void);
  * to wait for (the synchronous engine). */
 int td_engine_wait(void);
 
+/*
+ * The loop's own waits, so that it sleeps in io_uring alone: a poll of an
+ * fd, or a read or a write of one.  Each is armed once and completes
+ * once: the reap clears armed, sets fired and res (the poll mask, the
+ * bytes moved, or -errno).  The caller keeps w and any buffer alive and
+ * untouched while w is armed.  Only with io_uring (td_engine_fd() >= 0).
+ */
+typedef struct td_watch {
+    bool armed, fired;
+    int res;
+} td_watch;
+
+void td_engine_poll(td_watch *w, int fd);
+void td_engine_read(td_watch *w, int fd, void *buf, unsigned int len);
+void td_engine_write(td_watch *w, int fd, const void *buf, unsigned int len);
+/* Submits what is queued and, if wait and nothing has completed yet,
+ * sleeps until something does; the caller reaps.  -errno on failure. */
+int td_engine_sleep(bool wait);
+
 #endif

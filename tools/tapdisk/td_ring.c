@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,11 +38,19 @@ static uint8_t *sr_entry(td_ring *r, uint32_t idx)
 
 static int evtchn_open(char *why, size_t wl)
 {
-    if (!xce && !(xce = xenevtchn_open(td_xen_logger(), 0))) {
+    int fd;
+
+    if (xce)
+        return 0;
+    if (!(xce = xenevtchn_open(td_xen_logger(), 0))) {
         snprintf(why, wl, "cannot open the event channel device: %s",
                  strerror(errno));
         return -1;
     }
+    /* Non-blocking: io_uring then reads it when poll says so, rather than
+     * in a worker thread that blocks (see tapdisk.c). */
+    fd = xenevtchn_fd(xce);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return 0;
 }
 
@@ -176,4 +185,10 @@ int td_ring_evtchn_pending(void)
         return -1;
     xenevtchn_unmask(xce, (evtchn_port_t)port);
     return (int)port;
+}
+
+void td_ring_evtchn_unmask(evtchn_port_t port)
+{
+    if (xce)
+        xenevtchn_unmask(xce, port);
 }

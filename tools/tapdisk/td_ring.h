@@ -37,9 +37,15 @@ void td_ring_respond(td_ring *r, uint64_t id, uint8_t op, int16_t st);
 /* Publishes the responses written; true if the frontend was notified. */
 bool td_ring_push(td_ring *r);
 
-/* The event channel device (opened with the first ring), or -1. */
+/*
+ * The event channel device (opened with the first ring, non-blocking),
+ * or -1.  Linux's: a read of it gives the ports that fired, each an
+ * evtchn_port_t, masked until a write of the same ports unmasks them;
+ * so a loop may do both through io_uring.
+ */
 int td_ring_evtchn_fd(void);
 /* The port that fired (unmasked again), or -1. */
 int td_ring_evtchn_pending(void);
+void td_ring_evtchn_unmask(evtchn_port_t port);
 
 #endif

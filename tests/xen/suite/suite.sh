@@ -199,6 +199,11 @@ if want vbd3; then
             case "$log" in *"grant persistent"*) true;; *) false;; esac
         ok $? "vbd3: tapdisk offers persistent grants, the guest takes them up" \
             "backend feature-persistent=$(xs $B3/feature-persistent) frontend=$(xs $fe/feature-persistent); tapdisk: $log"
+        # Every check of the disk below runs through tapdisk's loop that
+        # sleeps in io_uring (and reads and unmasks the event channel there).
+        log=$(drv "grep -m1 'waiting in' /var/log/xen/tapdisk-vbd3-$G1-$XVDB.log" | head -1)
+        case "$log" in *"waiting in io_uring"*) true;; *) false;; esac
+        ok $? "vbd3: tapdisk sleeps in io_uring" "tapdisk: $log"
         # Data integrity over the whole disk: a random pattern, flushed,
         # read back, checksums equal in the guest and in the driver domain.
         # (in 8 MiB pieces: the guest has little memory for /tmp)
@@ -465,7 +470,8 @@ fi
 # a qdisk (QEMU) and a vbd3 (tapdisk) disk, each a 128 MiB raw file in the
 # driver domain; then, in a second guest, blkback again and tapdisk three
 # ways: as by default (persistent grants), copying every request
-# (TAPDISK_GRANTS=copy) and writing through io_uring (TAPDISK_WRITES=uring); then
+# (TAPDISK_GRANTS=copy), writing through io_uring (TAPDISK_WRITES=uring) and
+# sleeping in poll (TAPDISK_WAIT=poll); then
 # tapdisk with an 8-page ring in a third.  Each test prints "BENCH kind=K
 # test=T value=V unit=U base=B" (B: the blkback disk its ratio is taken
 # to) and the CPU time per GiB moved of the backend's own threads (blkback's kernel
@@ -593,6 +599,11 @@ if want bench; then
     # default (ext4 here takes no non-blocking buffered write).
     bench_env vbd3u TAPDISK_WRITES=uring /srv/b-vbd3c.img /srv/b-vbd3u.img \
         'writes: through io_uring' "writes through io_uring"
+    # And tapdisk sleeping in poll(2) (TAPDISK_WAIT=poll), which reads
+    # and unmasks the event channel with a system call each, rather than in
+    # io_uring, as by default.
+    bench_env vbd3poll TAPDISK_WAIT=poll /srv/b-vbd3u.img /srv/b-vbd3w.img \
+        'waiting in poll' "sleeping in poll"
     drv "rm -f /run/devd.env; devd-ctl kill9; devd-ctl start" >/dev/null
     $XL destroy gm 2>/dev/null
     wait_gone "$(be vbd3 "$GM" $XVDD)" 60 && wait_gone "$(be vbd3 "$GM" $XVDE)" 60
