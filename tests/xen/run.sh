@@ -44,6 +44,7 @@ rm -rf "$STAGE"; mkdir -p "$STAGE"
 if [ -x "$B/tests/bench/xs-lat" ]; then
     install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
     install -D -m 755 "$B/tests/bench/xscount.so" "$STAGE/usr/local/lib/xl-devd-bench/xscount.so"
+    install -D -m 755 "$B/tests/bench/syscost" "$STAGE/usr/local/lib/xl-devd-bench/syscost"
 fi
 # The hostile frontend of the vbd3-hostile scenario (built, never installed).
 install -D -m 755 "$B/tests/xen/hostile/ring-flood" "$STAGE/usr/local/lib/xl-devd-bed/ring-flood"

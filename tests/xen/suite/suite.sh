@@ -554,6 +554,13 @@ if want bench; then
     scenario bench
     XL=$XL_VBD3     # (its guest has a vbd3 disk)
     drv "for k in vbd qdisk vbd3; do dd if=/dev/zero of=/srv/b-\$k.img bs=1M count=128 2>/dev/null; done; sync" 300 >/dev/null
+    # What a system call, a 4 KiB read from the page cache, an io_uring
+    # sleep and a process's wakeup cost in the idle driver domain: the
+    # steps of tapdisk's request (tests/bench/syscost.c).
+    out=$(drv "/usr/local/lib/xl-devd-bench/syscost /srv/b-vbd.img" 300)
+    echo "$out" | grep '^BENCH '
+    [ "$(echo "$out" | grep -c '^BENCH kind=drv-sys ')" = 4 ]
+    ok $? "bench: the driver domain's system call costs" "$out"
     # fio (linked with Ceph's libraries) needs more than the usual 128 MiB
     GUEST_MEM=512 guest_up gb "backend=drv,vdev=xvdb,format=raw,target=/srv/b-vbd.img" \
                 "backend=drv,backendtype=qdisk,vdev=xvdc,format=raw,target=/srv/b-qdisk.img" \
