@@ -5,8 +5,9 @@
  * control protocol (td_proto.h) on a Unix socket.  devd's ring server opens
  * an image, asks for its geometry, and hands it a frontend's ring with
  * XENBLKIF_CONNECT; from then on requests flow guest -> ring -> here ->
- * image without devd.  Everything runs in one poll loop (this file):
- * control clients, the event channel, I/O completions, signals.
+ * image without devd.  Everything runs in one loop (this file), which
+ * sleeps in io_uring or in poll: control clients, the event channel, I/O
+ * completions, signals.
  * tapdisk.h maps the other files.
  *
  * Guest memory is hostile: each request is copied out of the shared ring

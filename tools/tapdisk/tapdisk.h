@@ -2,8 +2,8 @@
  * What tapdisk's files share: a disk (one image and the ring that feeds
  * it), a request in flight, and the log.
  *
- *   tapdisk.c     the poll loop: control clients, event channel, I/O
- *                 completions, signals
+ *   tapdisk.c     the loop (sleeping in io_uring, or poll): control
+ *                 clients, event channel, I/O completions, signals
  *   td_control.c  the control protocol server (td_proto.h)
  *   td_disk.c     image formats: opening, sizing, closing an image
  *   td_ring.c     the shared ring: attach, decode, validate, answer

@@ -246,7 +246,7 @@ void td_engine_submit(void)
         return;
     io_uring_submit(&uring);
     /* What completed inside the submit is answered now rather than after
-     * one more turn of the poll loop. */
+     * one more turn of the loop. */
     reap_cqes();
 }
 
