@@ -257,11 +257,9 @@ static void on_listen(void)
             return;
         }
     }
-    if (i < TD_MAX_CLIENTS) {
-        close(fd);
-        return;
-    }
-    td_log("too many control clients, refusing one");
+    /* (a client epoll could not watch was logged there) */
+    if (i == TD_MAX_CLIENTS)
+        td_log("too many control clients, refusing one");
     close(fd);
 }
 
