@@ -234,6 +234,14 @@ static void arm(waits *w, int sfd)
         td_engine_read(&w->evt, efd, w->fired, sizeof(w->fired));
 }
 
+static void unmask_each(const evtchn_port_t *ports, unsigned int n)
+{
+    unsigned int i;
+
+    for (i = 0; i < n; i++)
+        td_ring_evtchn_unmask(ports[i]);
+}
+
 static void on_ports(waits *w)
 {
     static td_ratelimit rl;
@@ -250,8 +258,7 @@ static void on_ports(waits *w)
     for (i = 0; i < n; i++)
         td_req_on_event((int)w->fired[i]);
     if (w->unmask.armed) {      /* cannot be: a write to it never waits */
-        for (i = 0; i < n; i++)
-            td_ring_evtchn_unmask(w->fired[i]);
+        unmask_each(w->fired, n);
         return;
     }
     memcpy(w->masked, w->fired, n * sizeof(evtchn_port_t));
@@ -264,7 +271,7 @@ static void on_ports(waits *w)
 static void on_unmasked(waits *w)
 {
     static td_ratelimit rl;
-    unsigned int i, drop;
+    unsigned int drop;
 
     w->unmask.fired = false;
     if (w->unmask.res == (int)(w->nmasked * sizeof(evtchn_port_t)))
@@ -272,8 +279,7 @@ static void on_unmasked(waits *w)
     if (td_ratelimit_ok(&rl, td_ratelimit_now(), &drop))
         td_log("unmasking event channels: %s", w->unmask.res < 0 ?
                strerror(-w->unmask.res) : "short write");
-    for (i = 0; i < w->nmasked; i++)
-        td_ring_evtchn_unmask(w->masked[i]);
+    unmask_each(w->masked, w->nmasked);
 }
 
 static void loop_uring(int sfd)

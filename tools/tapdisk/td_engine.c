@@ -98,8 +98,9 @@ static void run_sync(td_io *io)
 
 /*----- io_uring -----*/
 
-/* An SQE, submitting what is queued if the submission queue is full. */
-static struct io_uring_sqe *get_sqe(td_io *io)
+/* An SQE whose user_data is data, submitting what is queued if the
+ * submission queue is full. */
+static struct io_uring_sqe *next_sqe(void *data)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
 
@@ -107,9 +108,14 @@ static struct io_uring_sqe *get_sqe(td_io *io)
         io_uring_submit(&uring);
         sqe = io_uring_get_sqe(&uring);
     }
-    io_uring_sqe_set_data(sqe, io);
-    io->pending++;
+    io_uring_sqe_set_data(sqe, data);
     return sqe;
+}
+
+static struct io_uring_sqe *get_sqe(td_io *io)
+{
+    io->pending++;
+    return next_sqe(io);
 }
 
 /*
@@ -297,16 +303,9 @@ void td_engine_reap(void)
 
 static struct io_uring_sqe *watch_sqe(td_watch *w)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
-
-    if (!sqe) {
-        io_uring_submit(&uring);
-        sqe = io_uring_get_sqe(&uring);
-    }
-    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)w | WATCH_TAG));
     w->armed = true;
     w->fired = false;
-    return sqe;
+    return next_sqe((void *)((uintptr_t)w | WATCH_TAG));
 }
 
 void td_engine_poll(td_watch *w, int fd)
