@@ -222,16 +222,28 @@ typedef struct {
     unsigned int nmasked;
 } waits;
 
+/*
+ * Any reap completes a wait: the loop's own, or one inside a ring's batch
+ * or a control request (their submits reap, and so does a detach).  So a
+ * wait that fired stays fired, and is not armed again, until the loop has
+ * handled it: arming the read again would lose the ports it read, left
+ * masked for good.
+ */
 static void arm(waits *w, int sfd)
 {
     int efd = td_ring_evtchn_fd();
 
-    if (!w->sig.armed)
+    if (!w->sig.armed && !w->sig.fired)
         td_engine_poll(&w->sig, sfd);
-    if (!w->ctl.armed)
+    if (!w->ctl.armed && !w->ctl.fired)
         td_engine_poll(&w->ctl, td_control_fd());
-    if (!w->evt.armed && efd >= 0)
+    if (!w->evt.armed && !w->evt.fired && efd >= 0)
         td_engine_read(&w->evt, efd, w->fired, sizeof(w->fired));
+}
+
+static bool fired(const waits *w)
+{
+    return w->sig.fired || w->ctl.fired || w->evt.fired || w->unmask.fired;
 }
 
 static void unmask_each(const evtchn_port_t *ports, unsigned int n)
@@ -241,6 +253,8 @@ static void unmask_each(const evtchn_port_t *ports, unsigned int n)
     for (i = 0; i < n; i++)
         td_ring_evtchn_unmask(ports[i]);
 }
+
+static void on_unmasked(waits *w);
 
 static void on_ports(waits *w)
 {
@@ -257,6 +271,9 @@ static void on_ports(waits *w)
     n = (unsigned int)w->evt.res / sizeof(evtchn_port_t);
     for (i = 0; i < n; i++)
         td_req_on_event((int)w->fired[i]);
+    /* The last unmask's result first: w->masked is reused below. */
+    if (w->unmask.fired)
+        on_unmasked(w);
     if (w->unmask.armed) {      /* cannot be: a write to it never waits */
         unmask_each(w->fired, n);
         return;
@@ -292,7 +309,8 @@ static void loop_uring(int sfd)
         bool more = td_req_round();
 
         arm(&w, sfd);
-        rc = td_engine_sleep(!more);
+        /* A wait that fired during the round is handled before sleeping. */
+        rc = td_engine_sleep(!more && !fired(&w));
         if (rc < 0) {
             td_log("io_uring_enter: %s", strerror(-rc));
             return;

@@ -199,6 +199,11 @@ static void finish(td_io *io)
 {
     td_disk *d = io->d;
     td_ring *r = &d->r;
+    /* A ring that stopped for want of a slot, a buffer or a drained ring
+     * (a barrier) went without its final check: req_event stayed behind,
+     * so no event will come.  Whoever reaped this, in whichever ring's
+     * batch, the ring is served again in the loop's next round. */
+    bool waiting = r->stalled || r->barrier_wait;
 
     if (io->gnt_err) {
         DLOG(d, "%s at sector %" PRIu64 ": a data grant could not be"
@@ -218,6 +223,8 @@ static void finish(td_io *io)
     io->next = r->free_ios;
     r->free_ios = io;
     r->inflight--;
+    if (waiting)
+        r->more = true;
 }
 
 /* Moves the copies out, answers every finished request and tells each
@@ -488,8 +495,9 @@ static bool serve_batch(td_disk *d)
         progressed = settle(d);
         if (r->stalled || r->barrier_wait) {
             /* Stopped with requests in the engine: their completion
-             * brings it back.  But one already seen here wakes nothing
-             * later: go on now, or in the next round. */
+             * brings it back (finish() asks for another round).  But one
+             * already seen here does not: go on now, or in the next
+             * round. */
             if (!progressed)
                 return false;
             if (handled >= BATCH)
@@ -592,16 +600,19 @@ void td_req_serve(td_disk *d)
 
 bool td_req_round(void)
 {
-    bool more = false;
     int i;
 
     for (i = 0; i < TD_MAX_DISKS; i++) {
         td_disk *d = &td_disks[i];
         if (d->used && d->r.connected && d->r.more)
             td_req_serve(d);
-        more |= d->used && d->r.more;
     }
-    return more;
+    /* Looked at after every ring's batch: a later ring's batch may have
+     * reaped what an earlier one was waiting for. */
+    for (i = 0; i < TD_MAX_DISKS; i++)
+        if (td_disks[i].used && td_disks[i].r.more)
+            return true;
+    return false;
 }
 
 void td_req_on_event(int port)
@@ -618,19 +629,8 @@ void td_req_on_event(int port)
 
 void td_req_on_completions(void)
 {
-    int i;
-
+    /* Rings that were waiting for these are served in the next round
+     * (finish() says so). */
     td_engine_reap();
     finish_all();
-    /*
-     * Rings that stopped for want of a slot, a buffer or a drained ring go
-     * on.  One that stopped left req_event behind, and its frontend
-     * notifies only when req_prod crosses it: without serve_batch's final
-     * check no event would ever come.
-     */
-    for (i = 0; i < TD_MAX_DISKS; i++) {
-        td_disk *d = &td_disks[i];
-        if (d->used && d->r.connected && d->r.stalled && !d->r.more)
-            td_req_serve(d);
-    }
 }

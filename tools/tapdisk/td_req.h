@@ -22,7 +22,8 @@ void td_req_serve(td_disk *d);
 bool td_req_round(void);
 /* The event channel fired for port. */
 void td_req_on_event(int port);
-/* The engine has completions. */
+/* Reaps and answers what the engine completed; a ring that was waiting
+ * for it is served in the next round. */
 void td_req_on_completions(void);
 
 #endif
