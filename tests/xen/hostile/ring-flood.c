@@ -15,7 +15,15 @@
  * At the end it prints how many it sent, how many were answered and how
  * many of those were errors.
  *
- *   ring-flood BACKEND_DOMID SECONDS GO
+ * With MODE "wakeups" its requests are good ones, over data pages it
+ * shares too, sent the way that once hung tapdisk: a WRITE_BARRIER with
+ * more requests behind it in the same push, and a notify after every push
+ * whether or not the backend asked for one.  It stops at the first
+ * request left unanswered for STALL seconds, and prints the same counts
+ * and how many barriers it sent, the requests that stalled and the
+ * longest wait for an answer.
+ *
+ *   ring-flood BACKEND_DOMID SECONDS GO [wakeups]
  *
  * Native (x86_64) blkif layout: a 64-byte header, then 112-byte entries.
  *
@@ -23,6 +31,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +90,8 @@ static void put_request(uint8_t *e, uint64_t id, uint32_t gref)
 
 typedef struct {
     uint64_t sent, answered, errors;
+    uint64_t barriers, stalls;
+    double longest;             /* s, the longest wait for an answer */
 } counts;
 
 /* How many more requests to put on the ring now: one of each kind alone
@@ -130,9 +141,120 @@ static void flood(uint8_t *ring, uint32_t gref, xenevtchn_handle *xce,
     }
 }
 
+/*----- wakeups: good requests, sent as a frontend may -----*/
+
+#define STALL 10.0              /* s without an answer: a hang */
+#define DATA_SECTORS 32768      /* 16 MiB: what the bed's image has */
+
+/* A request of op (read, write, barrier: one data page, slot's own) at a
+ * sector that id picks. */
+static void put_good(uint8_t *e, uint64_t id, uint8_t op, uint32_t gref)
+{
+    uint64_t sector = (id * 8) % DATA_SECTORS;
+
+    memset(e, 0, ENTRY);
+    e[0] = op;
+    e[1] = 1;
+    memcpy(e + 8, &id, 8);
+    memcpy(e + 16, &sector, 8);
+    memcpy(e + 24, &gref, 4);
+    e[28] = 0;                  /* first_sect */
+    e[29] = 7;                  /* last_sect */
+}
+
+typedef struct {
+    uint8_t *ring;
+    const uint32_t *data_gref;  /* one page a slot */
+    xenevtchn_handle *xce;
+    evtchn_port_t port;
+    uint32_t req_prod, rsp_cons;
+    double sent_at[NR_ENTS];
+} front;
+
+static void push_notify(front *f)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    *idx(f->ring, 0) = f->req_prod;
+    xenevtchn_notify(f->xce, f->port);
+}
+
+static void queue_good(front *f, uint8_t op, counts *c)
+{
+    uint32_t slot = f->req_prod % NR_ENTS;
+
+    put_good(f->ring + 64 + slot * ENTRY, c->sent, op, f->data_gref[slot]);
+    f->sent_at[slot] = now();
+    f->req_prod++;
+    c->sent++;
+    c->barriers += op == 2;
+}
+
+/* Takes the answers; false once one has waited STALL s. */
+static bool take_good(front *f, counts *c)
+{
+    while (f->rsp_cons != *idx(f->ring, 8)) {
+        const uint8_t *r = f->ring + 64 + (f->rsp_cons % NR_ENTS) * ENTRY;
+        double w = now() - f->sent_at[f->rsp_cons % NR_ENTS];
+        int16_t st;
+
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        memcpy(&st, r + 10, 2);
+        c->answered++;
+        c->errors += st != 0;
+        if (w > c->longest)
+            c->longest = w;
+        f->rsp_cons++;
+    }
+    *idx(f->ring, 12) = f->rsp_cons + 1;
+    if (f->rsp_cons != f->req_prod &&
+        now() - f->sent_at[f->rsp_cons % NR_ENTS] > STALL) {
+        c->stalls = f->req_prod - f->rsp_cons;
+        return false;
+    }
+    return true;
+}
+
+/* Until end: bursts of a barrier and what follows it, in one push, and
+ * single requests, each pushed and notified on its own. */
+static void wakeups(front *f, double end, counts *c)
+{
+    unsigned int n = 0;
+
+    while (now() < end) {
+        struct pollfd p = { .fd = xenevtchn_fd(f->xce), .events = POLLIN };
+        uint32_t room = NR_ENTS - (f->req_prod - f->rsp_cons);
+
+        if (n % 2 == 0 && room >= 4) {
+            queue_good(f, 2, c);                /* WRITE_BARRIER */
+            queue_good(f, 1, c);                /* a write */
+            queue_good(f, 0, c);                /* a read */
+            queue_good(f, 0, c);
+            push_notify(f);
+        } else {
+            for (; room; room--) {
+                queue_good(f, room % 2, c);
+                push_notify(f);
+            }
+        }
+        n++;
+        if (poll(&p, 1, 10) > 0) {
+            xenevtchn_port_or_error_t e = xenevtchn_pending(f->xce);
+            if (e >= 0)
+                xenevtchn_unmask(f->xce, (evtchn_port_t)e);
+        }
+        if (!take_good(f, c))
+            return;
+    }
+    /* What is in flight is answered too. */
+    while (f->rsp_cons != f->req_prod && take_good(f, c))
+        usleep(1000);
+}
+
 int main(int argc, char **argv)
 {
-    counts c = { 0, 0, 0 };
+    counts c = { 0 };
+    uint32_t refs[1 + NR_ENTS];
+    bool good;
     xengntshr_handle *gs;
     xenevtchn_handle *xce;
     xenevtchn_port_or_error_t port;
@@ -140,14 +262,19 @@ int main(int argc, char **argv)
     uint8_t *ring;
     int domid;
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: ring-flood BACKEND_DOMID SECONDS GO\n");
+    good = argc == 5 && !strcmp(argv[4], "wakeups");
+    if (argc != 4 && !good) {
+        fprintf(stderr, "usage: ring-flood BACKEND_DOMID SECONDS GO"
+                " [wakeups]\n");
         return 2;
     }
     domid = atoi(argv[1]);
     gs = xengntshr_open(NULL, 0);
     xce = xenevtchn_open(NULL, 0);
-    ring = gs ? xengntshr_share_pages(gs, domid, 1, &gref, 1) : NULL;
+    /* The ring, and (wakeups) a data page for each of its slots. */
+    ring = gs ? xengntshr_share_pages(gs, domid, good ? 1 + NR_ENTS : 1,
+                                      refs, 1) : NULL;
+    gref = refs[0];
     port = xce ? xenevtchn_bind_unbound_port(xce, domid) : -1;
     if (!ring || port < 0) {
         perror("ring-flood: share a page / bind a port");
@@ -160,6 +287,19 @@ int main(int argc, char **argv)
     fflush(stdout);
     while (access(argv[3], F_OK))
         usleep(100000);
+    if (good) {
+        front f = { .ring = ring, .data_gref = refs + 1, .xce = xce,
+                    .port = (evtchn_port_t)port };
+
+        wakeups(&f, now() + atoi(argv[2]), &c);
+        printf("sent %llu answered %llu errors %llu barriers %llu"
+               " stalled %llu longest %.0f ms\n",
+               (unsigned long long)c.sent, (unsigned long long)c.answered,
+               (unsigned long long)c.errors,
+               (unsigned long long)c.barriers,
+               (unsigned long long)c.stalls, c.longest * 1000);
+        return 0;
+    }
     flood(ring, gref, xce, (evtchn_port_t)port, now() + atoi(argv[2]), &c);
     printf("sent %llu answered %llu errors %llu\n",
            (unsigned long long)c.sent, (unsigned long long)c.answered,
