@@ -145,7 +145,7 @@ done
 
 if [ "$rc" != 0 ] && [ "$DEVD" = ours ]; then
     echo "# ---- tail of the serial log"; tail -30 "$ART/serial.log" | sed 's/^/# /'
-    echo "# ---- tail of xldevd.log"; tail -60 "$ART/share/drv/xldevd.log" 2>/dev/null | grep -v cpu_bitmap | sed 's/^/# /'
+    echo "# ---- tail of xldevd.log"; tail -60 "$ART/share/drv/xldevd.log" 2>/dev/null | sed 's/^/# /'
     for c in "$ART"/share/console/guest-*.log; do
         [ -f "$c" ] || continue
         echo "# ---- tail of $(basename "$c")"; tail -15 "$c" | sed 's/^/# /'
