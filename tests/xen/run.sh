@@ -18,6 +18,11 @@ case $XEN in
     4.20) DOM0=${DOM0:-stock} REL=trixie ;;
     *) echo "Bail out! XEN=$XEN: the bed boots Xen 4.17 or 4.20"; exit 1 ;;
 esac
+# BED_HOG="4.20 ..." (or "all"): this bed runs on a loaded host, one CPU
+# taken by a busy loop for the whole run (hog.sh).
+case " ${BED_HOG:-} " in
+    *" $XEN "*|*" all "*) BED_HOG= exec "$S/tests/xen/hog.sh" "$0" "$@" ;;
+esac
 X=$B/tests/xen
 sfx=""; [ "$XEN" = 4.17 ] || sfx=-$XEN
 ART=$X/artifacts-${ART_NAME:-$DEVD}$sfx
