@@ -154,15 +154,12 @@ domid() { $XL domid "$1" 2>/dev/null; }
 # (the guest's frontend decides when that comes), after which dom0 forces
 # the removal: its rc is then only a figure.  Prints the figure.
 detach_figure() {
-    local how=ok
-    if [ "$1" != 0 ]; then
-        how="rc=$1"
-        echo "$2" | grep -q 'initiating forced remove' && how="$how (dom0's 10 s wait for Closed ran out: it forced the removal)"
-        echo "$2" | grep -q 'wanted state 6 but it was removed' && how="$how (the backend's state went before dom0 read it)"
-    fi
-    echo "$how"
-    ! { [ "$1" != 0 ] && echo "$2" | grep -q 'wanted state 6 but it was removed' &&
-        ! echo "$2" | grep -q 'initiating forced remove'; }
+    local forced=0 removed=0
+    [ "$1" = 0 ] && { echo ok; return 0; }
+    echo "$2" | grep -q 'initiating forced remove' && forced=1
+    echo "$2" | grep -q 'wanted state 6 but it was removed' && removed=1
+    echo "rc=$1$([ $forced = 1 ] && echo " (dom0's 10 s wait for Closed ran out: it forced the removal)")$([ $removed = 1 ] && echo " (the backend's state went before dom0 read it)")"
+    [ $removed = 0 ] || [ $forced = 1 ]
 }
 # shared_guest: sets $G1 to the guest g1 that most scenarios share (no
 # device of the driver domain's in its configuration), booting it on first

@@ -787,7 +787,7 @@ if want churn; then
         elif [ $r != 0 ]; then
             # dom0's own 10 s waits (for Closed, which the guest's frontend
             # decides, then for the directory to go): a figure, not devd's.
-            say "churn cycle $c: xl block-detach rc=$r (backend and frontend gone): $(echo "$out" | grep -iE 'error|timed out|unable' | tail -3 | tr '\n' ' ')"
+            say "churn cycle $c: xl block-detach $(detach_figure $r "$out"), backend and frontend gone: $(echo "$out" | grep -iE 'error|timed out|unable' | tail -3 | tr '\n' ' ')"
         fi
         [ "$bad" = 0 ] || { say "churn: $why"; break; }  # do not wait out the rest
         done_c=$c
