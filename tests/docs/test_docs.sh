@@ -53,5 +53,78 @@ check "the sysvinit script parses" sh -n "$S/service/xl-devd.init.in"
 if command -v logrotate >/dev/null; then
     check "logrotate accepts the snippet" logrotate -d "$S/service/xl-devd.logrotate"
 fi
+# The README stays short: the two commands, and a link to every page of
+# docs/ (where to go next).
+readme_ok() {
+    python3 - "$S" <<'PY'
+import glob, os, re, sys
+top = sys.argv[1]
+text = open(top + '/README.md').read()
+errs = []
+lines = text.count('\n')
+if lines > 120:
+    errs.append('README.md has %d lines (at most 120: details belong in docs/)' % lines)
+blocks = re.findall(r'^```sh\n(.*?)^```$', text, re.S | re.M)
+cmds = [l.split('#')[0].strip() for b in blocks[:1] for l in b.splitlines() if l.strip()]
+if cmds != ['./quickstart.sh', 'make -C build check check-xen']:
+    errs.append('the first sh block is not the two commands: %r' % cmds)
+for page in sorted(glob.glob(top + '/docs/*.md')):
+    name = 'docs/' + os.path.basename(page)
+    if '](%s)' % name not in text:
+        errs.append('README.md does not link %s' % name)
+if errs:
+    sys.exit('\n'.join(errs))
+print('%d lines, the two commands, every page of docs/ linked' % lines)
+PY
+}
+check "the README: the two commands, every page of docs/ linked, at most 120 lines" readme_ok
+
+# docs/testing.md has a row for every scenario the bed runs by default, and
+# names no scenario the bed does not have.
+scenarios_ok() {
+    python3 - "$S" <<'PY'
+import re, sys
+top = sys.argv[1]
+suite = open(top + '/tests/xen/suite/suite.sh').read()
+m = re.search(r'^SCENARIOS=\$\{SCENARIOS:-"([^"]+)"\}', suite, re.M)
+if not m:
+    sys.exit('no default SCENARIOS line in tests/xen/suite/suite.sh')
+want = m.group(1).split()
+doc = open(top + '/docs/testing.md').read()
+rows = re.findall(r'^\| `([a-z0-9-]+)` \|', doc, re.M)
+missing = [s for s in want if s not in rows]
+extra = [s for s in rows if s not in want]
+if missing or extra:
+    sys.exit('docs/testing.md: no row for %s; rows the bed does not run: %s' % (missing, extra))
+print('%d scenarios, one row each' % len(want))
+PY
+}
+check "docs/testing.md has one row per scenario of the bed" scenarios_ok
+
+# Every figure in docs/performance.md says when and at which commit it was
+# taken: each table is preceded by a "Measured YYYY-MM-DD at <commit>" line.
+figures_dated() {
+    python3 - "$S" <<'PY'
+import re, sys
+top = sys.argv[1]
+text = open(top + '/docs/performance.md').read()
+paras = re.split(r'\n\s*\n', text)
+n = 0
+last = None
+for p in paras:
+    m = re.search(r'Measured (\d{4}-\d\d-\d\d) at ([0-9a-f]{7,40})\b', p)
+    if m:
+        last = m.groups()
+    if p.lstrip().startswith('|'):
+        n += 1
+        if not last:
+            sys.exit('docs/performance.md: table %d has no "Measured DATE at COMMIT" before it' % n)
+        last = None
+if n == 0:
+    sys.exit('docs/performance.md: no table')
+print('%d tables, each dated with its commit' % n)
+PY
+}
+check "docs/performance.md: every table says its date and commit" figures_dated
 echo "1..$n"
 [ "$bad" = 0 ]
