@@ -18,11 +18,8 @@ done
 command -v dpkg-source >/dev/null || { log "dpkg-source missing (Debian package: dpkg-dev)"; exit 1; }
 
 # The Debian release whose archive carries Xen MAJ.MIN.
-case $majmin in
-    4.17) suite=bookworm ;;
-    4.20) suite=trixie ;;
-    *) suite="" ;;
-esac
+. "$(dirname "$0")/xen-debian.sh"
+suite=$(xen_debian_release "$majmin") || suite=""
 # apt-cache/apt-get: the host's own, or a private one for another release.
 APT_CACHE=apt-cache APT_GET=apt-get
 versions() { $APT_CACHE showsrc xen 2>/dev/null | sed -n 's/^Version: //p' | grep "^$majmin\." ; }

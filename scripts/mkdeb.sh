@@ -8,11 +8,11 @@
 #   mkdeb.sh BUILDDIR SRCDIR VERSION RELEASE OUTDIR
 set -eu
 B=$1 S=$2 VERSION=$3 REL=$4 OUT=$5
-case $REL in
-    bookworm) debrel=deb12 unitdir=/lib/systemd/system ;;
-    trixie) debrel=deb13 unitdir=/usr/lib/systemd/system ;;
-    *) echo "mkdeb: release $REL: bookworm or trixie" >&2; exit 1 ;;
-esac
+. "$S/scripts/xen-debian.sh"
+n=$(debian_number "$REL") || { echo "mkdeb: release $REL: not one of: $(echo "$XEN_DEBIAN_MAP" | awk '{ printf "%s ", $2 }')" >&2; exit 1; }
+debrel=deb$n
+# Debian 13 moved the units to /usr (merged /usr).
+if [ "$n" -ge 13 ]; then unitdir=/usr/lib/systemd/system; else unitdir=/lib/systemd/system; fi
 P=/opt/xl-devd
 MAINT=${DEB_MAINTAINER:-xl-devd developers <xl-devd@localhost>}
 DEBVER=$VERSION-1~$debrel

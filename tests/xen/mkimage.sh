@@ -10,11 +10,8 @@
 set -euo pipefail
 CACHE=$1 STAGE=$2 SRC=$3
 XEN=${XEN:-4.17}
-case $XEN in
-    4.17) REL=bookworm ;;
-    4.20) REL=trixie ;;
-    *) echo "mkimage: no Debian release for Xen $XEN" >&2; exit 1 ;;
-esac
+. "$SRC/scripts/xen-debian.sh"
+REL=$(xen_debian_release "$XEN") || { echo "mkimage: no Debian release for Xen $XEN" >&2; exit 1; }
 BED=$SRC/tests/xen
 PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1,init-system-helpers
 mkdir -p "$CACHE"

@@ -13,11 +13,9 @@ set -uo pipefail
 B=$(cd "$1" && pwd) S=$(cd "$2" && pwd)
 DEVD=${DEVD:-ours}
 XEN=${XEN:-4.17}
-case $XEN in
-    4.17) DOM0=${DOM0:-stock} REL=bookworm ;;
-    4.20) DOM0=${DOM0:-stock} REL=trixie ;;
-    *) echo "Bail out! XEN=$XEN: the bed boots Xen 4.17 or 4.20"; exit 1 ;;
-esac
+. "$S/scripts/xen-debian.sh"
+REL=$(xen_debian_release "$XEN") || { echo "Bail out! XEN=$XEN: the bed boots a Xen that Debian ships ($(echo "$XEN_DEBIAN_MAP" | awk '{ printf "%s ", $1 }'))"; exit 1; }
+DOM0=${DOM0:-stock}
 # BED_HOG="4.20 ..." (or "all"): this bed runs on a loaded host, one CPU
 # taken by a busy loop for the whole run (hog.sh).
 case " ${BED_HOG:-} " in
