@@ -1,7 +1,7 @@
 # Helpers for the bed's suite, run in dom0.  Prints TAP.
 XL=${XL:-/opt/xl-devd/sbin/xl}
 T=0; FAILS=0
-say() { echo "# $*"; }
+say() { printf '%s\n' "$*" | sed 's/^/# /'; }
 ok() { # ok COND-STATUS DESCRIPTION [DIAG]
     T=$((T + 1))
     if [ "$1" = 0 ]; then echo "ok $T - $2"
@@ -100,7 +100,21 @@ dcmd() {
         xenstore-read -R $d/out 2>/dev/null; echo
         return "$(xs $d/rc)"
     fi
-    echo "dcmd: no answer from domain $1 to: $2"; return 124
+    echo "dcmd: no answer from domain $1 to: $2"
+    dom_why "$1"
+    return 124
+}
+# dom_why DOMID: what dom0 knows of a domain that stopped answering: its
+# state and CPU time, whether its agent took the command, its console's last lines
+# (a guest kernel's complaint is there, not in any log of ours).
+dom_why() {
+    local n a
+    n=$($XL domname "$1" 2>/dev/null) || { echo "domain $1: gone"; return; }
+    if xenstore-exists "/local/domain/$1/data/cmd" 2>/dev/null; then a="never took the command (its XenStore watch did not fire)"
+    else a="took the command and is still running it"; fi
+    echo "domain $1 ($n): $($XL list "$1" 2>/dev/null | awk 'NR == 2 { print "state " $5 ", " $6 " s of CPU" }'); its agent $a"
+    echo "its console's last lines:"
+    tail -n 12 "/var/log/xen/console/guest-$n.log" 2>/dev/null | tr -d '\r' | sed 's/^/  /'
 }
 drv() { dcmd "$DRV" "$@"; }
 
@@ -167,8 +181,17 @@ detach_figure() {
 # domain's that a failed scenario left on it is detached first, so that
 # one failure does not spread to the next scenario.
 shared_guest() {
-    local k d b
-    G1=$(domid g1) || { guest_up g1 || return 1; G1=$(domid g1) || return 1; }
+    local k d b why
+    G1=$(domid g1)
+    # A g1 that no longer answers (its kernel lost its XenStore stream,
+    # as Debian 13's once did under TCG) would fail every later scenario
+    # for that one reason: it is said why, then booted again.
+    if [ -n "$G1" ] && ! why=$(dcmd "$G1" true 30); then
+        say "guest g1 no longer answers: booting it again"; say "$why"
+        xl_run destroy g1
+        G1=""
+    fi
+    [ -n "$G1" ] || { guest_up g1 || return 1; G1=$(domid g1) || return 1; }
     for k in vbd vbd3 vif; do
         for d in $(xenstore-list "$DRVBE/$k/$G1" 2>/dev/null); do
             say "guest g1: detaching the $k $d that an earlier scenario left"
