@@ -70,14 +70,13 @@ XENCMD="console=com1 com1=115200,8n1 dom0_mem=768M,max:768M dom0_max_vcpus=2 log
 LXCMD="console=hvc0 earlyprintk=xen root=/dev/vda rw init=/sbin/xt-init quiet"
 echo "# booting Xen $XEN + dom0 (Debian's, its toolstack $DOM0) under qemu (TCG); serial log: $ART/serial.log"
 start=$(date +%s)
-# One host thread runs both vCPUs (BED_TCG=multi: one thread each).
-# Under multi-threaded TCG, Debian 13's 6.12 kernels corrupted their own
-# memory about every other run of the 4.20 bed, more often on a loaded
-# host: dom0 oopsed in prepare_creds and kmem_cache_alloc, then panicked;
-# a guest's xenbus read a bad message ("xenbus: error -22 while reading
-# message") and never answered again; once dom0 took an int3 oops from
-# its own code patching at boot.  None of it with one thread, which is
-# also faster on a loaded host (docs/design.md, "The bed's emulator").
+# One host thread runs both vCPUs (BED_TCG=multi: one thread each): on a
+# loaded host it is faster (docs/design.md, "The bed's emulator").  Debian
+# 13's 6.12 kernels under the 4.20 bed corrupt their own state now and
+# then, more often with two threads: dom0 oopsed in prepare_creds and
+# kmem_cache_alloc, then panicked; a guest's xenbus read a bad message
+# ("xenbus: error -22 while reading message") and never answered again;
+# once dom0 took an int3 oops from its own code patching at boot.
 # dom0's kernel can still die while it boots, before any test runs
 # (Debian 12's 6.1 once hung, silent, after the PCI scan).  That is the
 # emulator's, not devd's: boot again (at most twice), a dom0 not up after
