@@ -8,8 +8,8 @@ majmin=${1:?usage: fetch-xen-source.sh MAJ.MIN DESTDIR}
 dest=${2:?usage: fetch-xen-source.sh MAJ.MIN DESTDIR}
 log() { echo "fetch-xen-source: $*" >&2; }
 
-for d in "$dest"/xen-*; do
-    if [ -f "$d/.xen-devd-version" ]; then
+for d in "$dest"/xen-"$majmin".*; do
+    if [ -f "$d/.xen-devd-version" ] && grep -q '^Debian xen ' "$d/.xen-devd-version"; then
         log "reusing $(cat "$d/.xen-devd-version") in $d"
         echo "$d"; exit 0
     fi
