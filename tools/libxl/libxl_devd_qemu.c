@@ -10,6 +10,7 @@
 #include "libxl_osdeps.h"
 
 #include "libxl_devd_internal.h"
+#include "libxl_devd_compat.h"
 
 typedef enum {
     QEMU_NONE,          /* no QEMU backend for this guest */
@@ -125,18 +126,28 @@ static bool qemu_alive(libxl__gc *gc, pid_t pid, uint32_t domid)
     return libxl__devd_cmdline_serves_domid(buf, len, domid);
 }
 
-static pid_t qemu_recorded_pid(libxl__gc *gc, uint32_t domid)
+static pid_t qemu_pid_at(libxl__gc *gc, uint32_t domid, const char *key)
 {
     const char *s = NULL;
     uint32_t pid;
 
     if (libxl__xs_read_checked(gc, XBT_NULL,
-                               GCSPRINTF("libxl/%u/qdisk-backend-pid", domid),
-                               &s) || !s)
+                               GCSPRINTF("libxl/%u/%s", domid, key), &s) || !s)
         return 0;
     if (libxl__devd_parse_uint(s, INT_MAX, &pid))
         return 0;
     return (pid_t)pid;
+}
+
+static pid_t qemu_recorded_pid(libxl__gc *gc, uint32_t domid)
+{
+    pid_t pid = qemu_pid_at(gc, domid, LIBXL__DEVD_PV_QEMU_PID_KEY);
+
+#ifdef LIBXL__DEVD_PV_QEMU_OLD_PID_KEY
+    if (!pid)
+        pid = qemu_pid_at(gc, domid, LIBXL__DEVD_PV_QEMU_OLD_PID_KEY);
+#endif
+    return pid;
 }
 
 static void qemu_stop(libxl__gc *gc, libxl__devd_state *dds, devd_guest *g)
@@ -152,8 +163,12 @@ static void qemu_stop(libxl__gc *gc, libxl__devd_state *dds, devd_guest *g)
     } else {
         LOGD(INFO, g->domid, "QEMU backend already gone");
     }
-    libxl__xs_rm_checked(gc, XBT_NULL,
-                         GCSPRINTF("libxl/%u/qdisk-backend-pid", g->domid));
+    libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u/%s", g->domid,
+                                                 LIBXL__DEVD_PV_QEMU_PID_KEY));
+#ifdef LIBXL__DEVD_PV_QEMU_OLD_PID_KEY
+    libxl__xs_rm_checked(gc, XBT_NULL, GCSPRINTF("libxl/%u/%s", g->domid,
+                                                 LIBXL__DEVD_PV_QEMU_OLD_PID_KEY));
+#endif
     libxl__xs_rm_checked(gc, XBT_NULL,
                          GCSPRINTF("device-model/%u", g->domid));
     qemu_set(g, q, QEMU_NONE, 0);
@@ -178,7 +193,7 @@ static void qemu_spawn(libxl__egc *egc, libxl__devd_state *dds,
     op->dmss.guest_domid = g->domid;
     op->dmss.spawn.ao = op->op.nested;
     op->dmss.callback = qemu_spawned;
-    libxl__spawn_qdisk_backend(egc, &op->dmss);
+    libxl__devd_spawn_pv_qemu(egc, &op->dmss);
 }
 
 static void qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
