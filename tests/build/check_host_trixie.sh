@@ -3,8 +3,10 @@
 # assumed.  In a Debian 13 chroot made with debootstrap (gcc 14 and its
 # newer warnings, Debian 13's libxen-dev 4.20) it runs the README's build
 # from a copy of the source tree: install-deps.sh, configure (which picks
-# the Xen series itself), make, make check, make deb.  Prints TAP.
-#   check_host_trixie.sh BUILDDIR SRCDIR
+# the Xen 4.20 flavour itself), make, make check, make deb.  Prints TAP.
+# Debian's trixie xen source is not always downloadable: XEN_TARBALL=FILE
+# (with its SHA256SUMS beside it) is copied in and given to configure.
+#   [XEN_TARBALL=FILE] check_host_trixie.sh BUILDDIR SRCDIR
 set -u
 B=$1 S=$2
 root=$B/trixie-host
@@ -35,10 +37,20 @@ done
 rm -rf "$root/src"; mkdir -p "$root/src"
 tar -C "$S" --exclude=./build --exclude='./build-*' --exclude=./.git -cf - . | tar -C "$root/src" -xf -
 
+xen_src_opt=""
+if [ -n "${XEN_TARBALL:-}" ]; then
+    mkdir -p "$root/src/xen-tarball"
+    cp "$XEN_TARBALL" "$root/src/xen-tarball/" &&
+        { ! [ -f "$(dirname "$XEN_TARBALL")/SHA256SUMS" ] ||
+          cp "$(dirname "$XEN_TARBALL")/SHA256SUMS" "$root/src/xen-tarball/"; } ||
+        { echo "Bail out! cannot copy $XEN_TARBALL into the chroot"; exit 1; }
+    xen_src_opt="--with-xen-tarball=/src/xen-tarball/$(basename "$XEN_TARBALL")"
+fi
+
 step "install-deps.sh installs what the build needs" in_root "cd /src && sh scripts/install-deps.sh"
 in_root "gcc --version | head -n1" | sed 's/^/# /'
-step "configure picks the Xen series and fetches its source" \
-    in_root "cd /src && autoreconf -fi && mkdir -p build && cd build && ../configure"
+step "configure picks the Xen series and gets its source" \
+    in_root "cd /src && autoreconf -fi && mkdir -p build && cd build && ../configure $xen_src_opt"
 sed -n 's/^XEN_MAJMIN = /# building for Xen /p' "$root/src/build/Makefile" 2>/dev/null
 step "make (Xen's tools and ours, gcc 14, -Werror)" in_root "cd /src/build && make -j$(nproc)"
 step "make check (unit tests, build checks)" in_root "cd /src/build && make check"
