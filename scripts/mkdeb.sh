@@ -1,7 +1,7 @@
 #!/bin/sh
 # make deb: builds xl-devd_<version>_amd64.deb for a Debian release from the
 # build tree.  Everything runnable stays in its own prefix, /opt/xl-devd
-# (xl, the Xen libraries it was built with, tapdisk), beside Debian's
+# (xl, libxenlight with the listener, tapdisk), beside Debian's
 # xen-utils and never touching them; what other programs read goes where
 # they read it: the systemd unit, the init script, the logrotate snippet,
 # the man page, the docs, and /usr/sbin/xl-devd (= xl devd).
@@ -20,7 +20,13 @@ work=$B/deb-$REL
 pkg=$work/debian/xl-devd
 rm -rf "$work"
 mkdir -p "$pkg"
-make -s -C "$B" install prefix=$P DESTDIR="$pkg" >"$work.install.log" 2>&1 ||
+# The flavour of REL's own Xen, built on REL, uses REL's Xen libraries
+# (dpkg-shlibdeps below names their packages) and ships only libxenlight;
+# any other ships every Xen library it was built with.
+majmin=$(sed -n 's/^XEN_MAJMIN = //p' "$B/Makefile")
+own=$(sed -n 's/^XEN_OWN_LIBS = //p' "$B/Makefile")
+[ "$(xen_debian_release "$majmin" 2>/dev/null)" = "$REL" ] || own=yes
+make -s -C "$B" install prefix=$P DESTDIR="$pkg" XEN_OWN_LIBS="$own" >"$work.install.log" 2>&1 ||
     { tail -n 20 "$work.install.log" >&2; exit 1; }
 
 # Operators' files, where systemd, init, logrotate and man read them.
