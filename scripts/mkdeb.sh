@@ -70,6 +70,21 @@ cp "$S/scripts/deb/control" "$work/debian/control"
 (cd "$work" && dpkg-shlibdeps -O -l"$pkg$P/lib/xl-devd" $elfs 2>"$work/shlibdeps.log") > "$work/substvars" ||
     { cat "$work/shlibdeps.log" >&2; exit 1; }
 shdeps=$(sed -n 's/^shlibs:Depends=//p' "$work/substvars")
+# Debian's Xen libraries ask for at least the version installed where the
+# package is built (their shlibs); libxenlight was compiled against the Xen
+# source's own, so no Xen library floor is set above that source's version
+# (a driver domain on the release's libraries need not be newer than it).
+srcver=$(sed -n 's/^XEN_SOURCE_VERSION = //p' "$B/Makefile" |
+    sed -n 's/^Debian xen \(.*\)-[^-]*$/\1/p; s/^upstream xen-\([0-9.]*\)\.tar.*/\1/p')
+if [ -n "$srcver" ]; then
+    shdeps=$(echo "$shdeps" | tr ',' '\n' | sed 's/^ *//' | while read -r dep; do
+        pkgname=${dep%% *}; v=$(echo "$dep" | sed -n 's/.*(>= \(.*\))$/\1/p')
+        case $pkgname in libxen*|libxlutil*)
+            if [ -n "$v" ] && dpkg --compare-versions "$v" gt "$srcver"; then dep="$pkgname (>= $srcver)"; fi ;;
+        esac
+        echo "$dep"
+    done | paste -sd, | sed 's/,/, /g')
+fi
 size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 {
     echo "Package: xl-devd"
