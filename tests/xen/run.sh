@@ -24,7 +24,8 @@ esac
 X=$B/tests/xen
 sfx=""; [ "$XEN" = 4.17 ] || sfx=-$XEN
 ART=$X/artifacts-${ART_NAME:-$DEVD}$sfx
-CACHE=$X/cache$sfx
+# BED_CACHE: another build directory's images (same Xen), not built again.
+CACHE=${BED_CACHE:-$X/cache$sfx}
 STAGE=$X/stage
 case $DOM0 in
     ours) DOM0_XL=/opt/xl-devd/sbin/xl ;;
@@ -37,12 +38,29 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     exit 77
 fi
 
-# The driver domain gets our devd from its Debian package (make deb's), so
-# that the package itself is what the bed tests.
-echo "# building the xl-devd package for $REL into $STAGE"
+# The driver domain gets our devd from its Debian package, so that the
+# package itself is what the bed tests: the one make deb builds from this
+# build for $REL, or one built elsewhere for it: BED_DEB_<RELEASE>=FILE
+# (CI: BED_DEB_TRIXIE, the 4.20 flavour's, from the Debian 13 chroot).
+debvar=BED_DEB_$(echo "$REL" | tr '[:lower:]' '[:upper:]')
 rm -rf "$STAGE"; mkdir -p "$STAGE"
-"$S/scripts/mkdeb.sh" "$B" "$S" "$(sed -n 's/^VERSION = //p' "$B/Makefile")" "$REL" "$STAGE" \
-    >"$X.install.log" 2>&1 || { echo "Bail out! the package build failed"; tail -20 "$X.install.log"; exit 1; }
+if [ -n "${!debvar:-}" ]; then
+    [ -f "${!debvar}" ] || { echo "Bail out! $debvar=${!debvar}: no such file"; exit 1; }
+    echo "# the driver domain's package: ${!debvar} ($debvar)"
+    cp "${!debvar}" "$STAGE/"
+else
+    echo "# building the xl-devd package for $REL into $STAGE"
+    "$S/scripts/mkdeb.sh" "$B" "$S" "$(sed -n 's/^VERSION = //p' "$B/Makefile")" "$REL" "$STAGE" \
+        >"$X.install.log" 2>&1 || { echo "Bail out! the package build failed"; tail -20 "$X.install.log"; exit 1; }
+fi
+# Which build serves: every TAP line says so (the suite's DEVD_BUILD).
+deb=$(ls "$STAGE"/xl-devd_*.deb)
+files=$(dpkg-deb -c "$deb")
+flavour=$(echo "$files" | grep -o 'libxenlight\.so\.4\.[0-9]*' | head -n1 | sed 's/^libxenlight\.so\.//')
+if echo "$files" | grep -q 'libxenctrl\.so'; then libs="own Xen libraries"; else libs="$REL's Xen libraries"; fi
+if [ "$DEVD" = stock ]; then DEVD_BUILD="devd: Debian's stock"
+else DEVD_BUILD="devd: Xen $flavour flavour, $libs"; fi
+echo "# $DEVD_BUILD ($(basename "$deb"))"
 # make bench's probes (built, never installed) go into the image too.
 if [ -x "$B/tests/bench/xs-lat" ]; then
     install -D -m 755 "$B/tests/bench/xs-lat" "$STAGE/usr/local/lib/xl-devd-bench/xs-lat"
@@ -57,7 +75,7 @@ XEN=$XEN "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! i
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-$(env | grep -E '^(BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)|DRV_VCPUS)=[0-9]+$|^BENCH_(KINDS|TESTS)=[a-z0-9 -]+$' | sed 's/^\(BENCH_[A-Z]*=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package}" /etc/xen/bed/suite.sh
+$(env | grep -E '^(BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)|DRV_VCPUS)=[0-9]+$|^BENCH_(KINDS|TESTS)=[a-z0-9 -]+$' | sed 's/^\(BENCH_[A-Z]*=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD DEVD_BUILD="$DEVD_BUILD" CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv

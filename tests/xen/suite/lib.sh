@@ -2,11 +2,13 @@
 XL=${XL:-/opt/xl-devd/sbin/xl}
 T=0; FAILS=0
 say() { printf '%s\n' "$*" | sed 's/^/# /'; }
+# Every TAP line says which build of devd served it (DEVD_BUILD, from run.sh).
+TAG=${DEVD_BUILD:+ [$DEVD_BUILD]}
 ok() { # ok COND-STATUS DESCRIPTION [DIAG]
     T=$((T + 1))
-    if [ "$1" = 0 ]; then echo "ok $T - $2"
+    if [ "$1" = 0 ]; then echo "ok $T - $2$TAG"
     else
-        echo "not ok $T - $2"; FAILS=$((FAILS + 1)); [ -n "${3:-}" ] && say "$3"
+        echo "not ok $T - $2$TAG"; FAILS=$((FAILS + 1)); [ -n "${3:-}" ] && say "$3"
         [ -n "$XL_DIAG" ] && say "dom0's xl since the last check: $XL_DIAG"
         dom0_check
     fi
@@ -57,7 +59,7 @@ dom0_check() {
     echo "1..$T"
     exit 1
 }
-skip() { T=$((T + 1)); echo "ok $T - $1 # SKIP $2"; }
+skip() { T=$((T + 1)); echo "ok $T - $1$TAG # SKIP $2"; }
 check() { local d=$1; shift; "$@" >/dev/null 2>&1; ok $? "$d"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 # scenario NAME: prints the wall time of the scenario that ends ("" at

@@ -1099,6 +1099,17 @@ if want package && [ "$DEVD" = ours ]; then
         *) r=1 ;;
     esac
     ok $r "package: xl-devd installed from its .deb: unit enabled for systemd, man xl-devd, logrotate reads its snippet, xl-devd runs xl devd" "$(echo $out)"
+    # Only libxenlight is ours unless the package carries its own copies
+    # of the Xen libraries (a build of another release's Xen).
+    out=$(drv "ldd /opt/xl-devd/sbin/xl | grep -E 'libxen|libxl'")
+    say "the driver domain's xl loads: $out"
+    # (the release's are in /lib or /usr/lib: Debian 12 links them both)
+    case "$DEVD_BUILD" in *"own Xen libraries"*) lib_from='/opt/xl-devd/lib/xl-devd/' what="ours" ;;
+        *) lib_from='/(usr/)?lib/' what="the release's" ;; esac
+    [ "$(echo "$out" | grep 'libxenlight\.so' | grep -c '=> /opt/xl-devd/lib/xl-devd/')" = 1 ] &&
+        [ "$(echo "$out" | grep 'libxenctrl\.so' | grep -cE "=> $lib_from")" = 1 ] &&
+        ! echo "$out" | grep -q 'not found'
+    ok $? "package: xl loads our libxenlight from /opt/xl-devd and $what libxenctrl" "$out"
     out=$(drv "devd-ctl term >/dev/null; cp /var/log/xen/xldevd.log /var/log/xen/xldevd.bed; dpkg -L xl-devd > /run/xl-devd.files; dpkg --purge xl-devd >/dev/null 2>&1; echo rc=\$?;
         while read -r f; do [ -d \"\$f\" ] && continue; [ -e \"\$f\" ] || [ -L \"\$f\" ] && echo \"left: \$f\"; done < /run/xl-devd.files;
         dpkg-query -W xl-devd >/dev/null 2>&1 && echo 'still known to dpkg';
