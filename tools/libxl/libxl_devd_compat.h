@@ -12,9 +12,10 @@
 #include "libxl_internal.h"
 
 /*
- * Xen 4.19, "libxl: devd: Spawn QEMU for 9pfs" (Jason Andryuk): the
- * per-guest PV QEMU serves 9pfs as well as qdisk, and its spawn helper
- * and its pid key in the driver domain's libxl/ directory were renamed.
+ * Xen 4.19, "libxl: devd: Spawn QEMU for 9pfs" (Jason Andryuk, v2 of
+ * 2024-04-07): the per-guest PV QEMU serves 9pfs as well as qdisk, and
+ * its spawn helper and its pid key in the driver domain's libxl/
+ * directory were renamed.
  * LIBXL_HAVE_XEN_9PFS came in the same release (no macro names the
  * rename itself).  The old key is still read, so that a devd upgraded
  * from 4.17 takes over the QEMU its predecessor started.
