@@ -9,7 +9,7 @@ esac
 PKGS="build-essential autoconf automake pkg-config patch quilt patchelf dpkg-dev
  acpica-tools python3 python3-dev uuid-dev libyajl-dev zlib1g-dev libncurses-dev
  xz-utils zstd libxen-dev libcmocka-dev liburing-dev
- qemu-system-x86 debootstrap busybox-static cpio e2fsprogs
+ qemu-system-x86 qemu-utils debootstrap busybox-static cpio e2fsprogs
  perl man-db systemd logrotate clang $CLANG_RT
  file lintian"
 missing=""

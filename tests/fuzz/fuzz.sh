@@ -17,9 +17,10 @@ declare -A SRC=(
     [blkif_req]="$S/tools/tapdisk/td_blkif.c"
     [blkif_indirect]="$S/tools/tapdisk/td_blkif.c"
     [devd_parse]="$S/tools/libxl/devd_parse.c"
+    [vhd]="$S/tools/tapdisk/td_vhd.c $S/tools/tapdisk/td_vhd_disk.c $S/tools/tapdisk/td_disk.c $S/tools/tapdisk/td_ratelimit.c"
 )
 bad=0 n=0
-for h in td_proto ringinfo blkif_req blkif_indirect devd_parse; do
+for h in td_proto ringinfo blkif_req blkif_indirect devd_parse vhd; do
     n=$((n + 1))
     $CC $FLAGS -o "$O/fuzz_$h" "$S/tests/fuzz/fuzz_$h.c" ${SRC[$h]} ||
         { echo "not ok $n - fuzz $h: the harness does not build"; bad=1; continue; }

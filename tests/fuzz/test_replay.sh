@@ -4,7 +4,7 @@
 set -u
 B=${top_builddir:-.} S=${top_srcdir:-.}
 n=0 fail=0
-for h in td_proto ringinfo blkif_req blkif_indirect devd_parse; do
+for h in td_proto ringinfo blkif_req blkif_indirect devd_parse vhd; do
     n=$((n + 1))
     if out=$("$B/tests/fuzz/replay_$h" "$S/tests/fuzz/corpus/$h" 2>&1); then
         echo "ok $n - fuzz corpus $h: $out"

@@ -46,8 +46,10 @@ life() {
     check "disk info" sh -c "$CTL -s $S info 0 | grep -q '^sectors=16384 sector-size=512 info=0'"
     check "read-only open reports info=4" sh -c "$CTL -s $S open -r raw:$T/img | grep -q 'minor=1 .*info=4'"
     check "stats" sh -c "$CTL -s $S stats 0 | grep -qx 'reqs_read=0'"
-    checkfail "vhd refused" $CTL -s $S open vhd:$T/img
-    check "vhd refusal says why" grep -q 'image format "vhd" not supported' $T/err
+    checkfail "qcow2 refused" $CTL -s $S open qcow2:$T/img
+    check "qcow2 refusal says why" grep -q 'image format "qcow2" not supported (raw and vhd)' $T/err
+    checkfail "a raw file opened as vhd refused" $CTL -s $S open vhd:$T/img
+    check "the vhd refusal says why" grep -q 'no "conectix" cookie' $T/err
     checkfail "relative path refused" $CTL -s $S open aio:img
     checkfail "missing image refused" $CTL -s $S open aio:$T/nope
     check "missing image says why" grep -q "No such file" $T/err

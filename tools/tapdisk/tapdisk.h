@@ -6,6 +6,8 @@
  *                 clients, event channel, I/O completions, signals
  *   td_control.c  the control protocol server (td_proto.h)
  *   td_disk.c     image formats: opening, sizing, closing an image
+ *   td_vhd_disk.c a VHD image: its metadata in the file, requests mapped
+ *   td_vhd.c      the VHD format: parsing, validation, arithmetic (pure)
  *   td_ring.c     the shared ring: attach, decode, validate, answer
  *   td_req.c      a validated request's life: buffers, guest memory, I/O
  *   td_engine.c   the I/O engine: io_uring, or synchronous without it
@@ -41,6 +43,21 @@
 #define TD_RING_BUF_PAGES 1024
 
 struct td_disk;
+struct td_vhd_disk;
+
+/*
+ * A file range a request moves: data to or from iov (niov > 0), a hole
+ * punched (a discard), or nothing (niov 0 in a read or a write: zeros the
+ * format filled in).  A request that spans several blocks of an image
+ * has one per block; one over at most 3 blocks (TD_VHD_MIN_BLOCK), and a
+ * discard takes its blocks TD_IO_MAX_EXT at a time.
+ */
+#define TD_IO_MAX_EXT 16
+typedef struct td_ext {
+    uint64_t off, len;          /* in the file, bytes */
+    struct iovec *iov;
+    unsigned int niov;
+} td_ext;
 
 /* One request in flight.  A ring has one per ring entry, allocated when
  * it connects, never per request. */
@@ -58,13 +75,22 @@ typedef struct td_io {
     int pending;                /* engine operations not completed yet */
     uint16_t nsegs;             /* data segments in seg[] */
     uint64_t sector, nr_sectors;
-    size_t want;                /* bytes the data operation must move */
+    size_t want;                /* bytes the data operations must move */
+    size_t moved;               /* bytes they moved so far */
+    bool mapped;                /* its format filled ext[]; else its own
+                                   range is its one extent */
+    unsigned int nexts;         /* extents in ext[] */
+    bool zmask_on;              /* sectors to zero after the read */
+    uint64_t cont;              /* the format's: where to go on */
     uint8_t *buf;               /* copy: a pool run; map: the grants;
                                    held: NULL */
     unsigned int npages;        /* of buf */
     unsigned int niov;
     struct iovec iov[TD_MAX_INDIRECT_SEGS];
     td_seg seg[TD_MAX_INDIRECT_SEGS];
+    td_ext ext[TD_IO_MAX_EXT];
+    struct iovec xiov[TD_MAX_INDIRECT_SEGS + TD_IO_MAX_EXT];
+    uint8_t zmask[TD_MAX_INDIRECT_SEGS * TD_SECTORS_PER_PAGE / 8];
     struct td_io *next;         /* free list, or a list of ios to finish */
 } td_io;
 
@@ -101,6 +127,7 @@ typedef struct td_disk {
     bool used;
     char path[TD_PATH_LEN];     /* as given: "<format>:<file>" */
     int fd;
+    struct td_vhd_disk *vhd;    /* a VHD image's state, or NULL (raw) */
     uint64_t sectors;
     bool readonly, discard;
     bool no_nowait_write;       /* its file system blocks buffered writes */

@@ -17,6 +17,7 @@
 
 #include "td_disk.h"
 #include "td_gmem.h"
+#include "td_vhd_disk.h"
 
 td_disk td_disks[TD_MAX_DISKS];
 
@@ -29,9 +30,10 @@ static int check_params(const td_params *p, char *why, size_t wl)
                  p->path);
         return EINVAL;
     }
-    if (strncmp(p->path, "aio:", 4) && strncmp(p->path, "raw:", 4)) {
-        snprintf(why, wl, "image format \"%.*s\" not supported (raw only)",
-                 (int)(colon - p->path), p->path);
+    if (strncmp(p->path, "aio:", 4) && strncmp(p->path, "raw:", 4) &&
+        strncmp(p->path, "vhd:", 4)) {
+        snprintf(why, wl, "image format \"%.*s\" not supported (raw and"
+                 " vhd)", (int)(colon - p->path), p->path);
         return EOPNOTSUPP;
     }
     if (p->flags & ~(uint32_t)(TD_FLAG_RDONLY | TD_FLAG_SHARED)) {
@@ -95,16 +97,22 @@ int td_disk_open(const td_params *p, uint32_t *minor, char *why, size_t wl)
         return err;
     }
     memset(d, 0, sizeof(*d));
-    d->used = true;
     d->fd = fd;
     d->sectors = bytes / TD_SECTOR;
+    snprintf(d->path, sizeof(d->path), "%s", p->path);
+    if (!strncmp(p->path, "vhd:", 4) &&
+        (err = td_vhd_open(d, ro, why, wl))) {
+        close(fd);
+        memset(d, 0, sizeof(*d));
+        return err;
+    }
+    d->used = true;
     d->readonly = ro;
     /* Discard only if the file system can punch holes: try past the end,
      * which changes nothing. */
     d->discard = !ro &&
         !fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                    (off_t)bytes, TD_SECTOR);
-    snprintf(d->path, sizeof(d->path), "%s", p->path);
     *minor = (uint32_t)(d - td_disks);
     td_log("minor %u: opened %s, %" PRIu64 " sectors%s%s", *minor, d->path,
            d->sectors, ro ? ", read-only" : "",
@@ -114,6 +122,7 @@ int td_disk_open(const td_params *p, uint32_t *minor, char *why, size_t wl)
 
 void td_disk_close(td_disk *d)
 {
+    td_vhd_close(d);
     close(d->fd);
     td_log("minor %d: closed %s", (int)(d - td_disks), d->path);
     memset(d, 0, sizeof(*d));
@@ -134,4 +143,14 @@ void td_disk_info(const td_disk *d, td_image *out)
     out->features = TD_FEAT_FLUSH | TD_FEAT_BARRIER | TD_FEAT_INDIRECT |
                     (d->discard ? TD_FEAT_DISCARD : 0) |
                     (td_gmem_persistent() ? TD_FEAT_PERSISTENT : 0);
+}
+
+bool td_disk_map(td_io *io)
+{
+    return !io->d->vhd || td_vhd_map(io);
+}
+
+bool td_disk_done(td_io *io)
+{
+    return io->d->vhd && td_vhd_done(io);
 }

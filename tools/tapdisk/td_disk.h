@@ -1,7 +1,7 @@
 /*
- * Image formats: opening, sizing and closing the image behind a disk.
- * Raw only ("aio:" or "raw:" and an absolute path to a file or a block
- * device); the next format goes here.
+ * Image formats: opening, sizing and closing the image behind a disk, and
+ * mapping its requests onto the file.  "aio:" or "raw:" and an absolute
+ * path to a file or a block device; "vhd:" and a VHD file (td_vhd_disk.h).
  *
  * SPDX-License-Identifier: GPL-2.0-only
  */
@@ -18,5 +18,11 @@ void td_disk_close(td_disk *d);
 td_disk *td_disk_get(uint32_t minor);
 /* Its size and what it implements (TD_FEAT_*), for devd. */
 void td_disk_info(const td_disk *d, td_image *out);
+
+/* Before the engine: maps io onto the image's file.  False fails it. */
+bool td_disk_map(td_io *io);
+/* After the engine: finishes what the format must.  True if io goes on
+ * (mapped and started again). */
+bool td_disk_done(td_io *io);
 
 #endif

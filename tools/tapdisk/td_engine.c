@@ -59,40 +59,91 @@ static void fail(td_io *io, const char *what, int err)
 
 static const char *what_of(const td_io *io)
 {
-    return io->to_guest ? "read" : io->niov ? "write"
+    return io->to_guest ? "read" : io->want ? "write"
            : io->discard ? "discard" : "flush";
 }
 
-/* The data part of io, at once; flags: preadv2/pwritev2's. */
-static ssize_t move_data(td_io *io, int flags)
+/* The file ranges io moves: the extents its format mapped, or its own
+ * range, made its one extent here.  Sets io->want to the bytes its data
+ * must move. */
+static unsigned int extents(td_io *io)
 {
-    off_t off = (off_t)(io->sector * TD_SECTOR);
+    unsigned int i;
 
-    return io->to_guest
-           ? preadv2(io->d->fd, io->iov, (int)io->niov, off, flags)
-           : pwritev2(io->d->fd, io->iov, (int)io->niov, off, flags);
+    if (!io->mapped) {
+        if (!io->niov && !(io->discard && io->nr_sectors))
+            return 0;
+        io->ext[0] = (td_ext){ .off = io->sector * TD_SECTOR,
+                               .len = io->niov ? io->want
+                                               : io->nr_sectors * TD_SECTOR,
+                               .iov = io->iov, .niov = io->niov };
+        return 1;
+    }
+    io->want = 0;
+    for (i = 0; i < io->nexts; i++)
+        if (io->ext[i].niov)
+            io->want += io->ext[i].len;
+    return io->nexts;
+}
+
+/* The data of io, at once; flags: preadv2/pwritev2's.  The bytes moved
+ * (short of io->want if an extent fell short), or -1 with errno. */
+static ssize_t move_data(td_io *io, unsigned int n, int flags)
+{
+    size_t total = 0;
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        const td_ext *e = &io->ext[i];
+        ssize_t r;
+
+        if (!e->niov)
+            continue;
+        r = io->to_guest
+            ? preadv2(io->d->fd, e->iov, (int)e->niov, (off_t)e->off, flags)
+            : pwritev2(io->d->fd, e->iov, (int)e->niov, (off_t)e->off,
+                       flags);
+        if (r < 0)
+            return -1;
+        total += (size_t)r;
+        if ((uint64_t)r != e->len) {
+            errno = 0;
+            return (ssize_t)total;
+        }
+    }
+    return (ssize_t)total;
+}
+
+/* Punches io's extents. */
+static int punch(td_io *io, unsigned int n)
+{
+    unsigned int i;
+
+    for (i = 0; i < n; i++)
+        if (fallocate(io->d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)io->ext[i].off, (off_t)io->ext[i].len))
+            return errno;
+    return 0;
 }
 
 /*----- without io_uring: each operation at once -----*/
 
-static void run_sync(td_io *io)
+static void run_sync(td_io *io, unsigned int n)
 {
     td_disk *d = io->d;
-    off_t off = (off_t)(io->sector * TD_SECTOR);
-    ssize_t n;
+    ssize_t moved;
+    int err;
 
-    if (io->niov) {
-        n = move_data(io, 0);
+    if (io->want) {
+        moved = move_data(io, n, 0);
         /* Every byte, or an error: 0 is short too. */
-        if (n != (ssize_t)io->want)
-            fail(io, what_of(io), n < 0 ? errno : 0);
+        if (moved != (ssize_t)io->want)
+            fail(io, what_of(io), moved < 0 ? errno : 0);
     }
     if (io->status == TD_RSP_OKAY && io->flush && fdatasync(d->fd))
         fail(io, "flush", errno);
-    if (io->discard && io->nr_sectors &&
-        fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-                  (off_t)(io->nr_sectors * TD_SECTOR)))
-        fail(io, "discard", errno);
+    if (io->discard && (err = punch(io, n)))
+        fail(io, "discard", err);
     done_cb(io);
 }
 
@@ -161,21 +212,21 @@ static uint64_t now_ns(void)
 }
 
 /* A blocking write while writes stay fast; -1 when not now. */
-static ssize_t write_inline(td_io *io)
+static ssize_t write_inline(td_io *io, unsigned int n)
 {
     td_disk *d = io->d;
     uint64_t t0, t1;
-    ssize_t n;
+    ssize_t moved;
 
     if (!write_slow_ns || (t0 = now_ns()) < d->inline_after)
         return -1;
-    n = move_data(io, 0);
+    moved = move_data(io, n, 0);
     t1 = now_ns();
     if (t1 - t0 > write_slow_ns) {
         d->inline_after = t1 + WRITE_BACKOFF_NS;
         d->r.slow_writes++;
     }
-    return n;
+    return moved;
 }
 
 /*
@@ -185,60 +236,82 @@ static ssize_t write_inline(td_io *io)
  * failed, a file system without non-blocking writes) goes to io_uring,
  * which does it all again: the same bytes, so no harm.
  */
-static bool try_now(td_io *io)
+static bool try_now(td_io *io, unsigned int n)
 {
     td_disk *d = io->d;
-    ssize_t n;
+    ssize_t moved;
 
-    if (!io->niov || io->flush)
+    if (io->flush || io->discard)
         return false;
+    if (!io->want) {            /* the format gave it all: zeros */
+        done_cb(io);
+        return true;
+    }
     if (!io->to_guest && d->no_nowait_write) {
-        n = write_inline(io);
+        moved = write_inline(io, n);
     } else {
-        n = move_data(io, RWF_NOWAIT);
-        if (n < 0 && errno == EOPNOTSUPP && !io->to_guest)
+        moved = move_data(io, n, RWF_NOWAIT);
+        if (moved < 0 && errno == EOPNOTSUPP && !io->to_guest)
             d->no_nowait_write = true;
     }
-    if (n != (ssize_t)io->want)
+    if (moved != (ssize_t)io->want)
         return false;
     done_cb(io);
     return true;
 }
 
+/* One SQE a data extent; a write that must be flushed goes first, so
+ * every one links to the next. */
+static void queue_data(td_io *io, unsigned int n)
+{
+    struct io_uring_sqe *sqe;
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        const td_ext *e = &io->ext[i];
+
+        if (!e->niov)
+            continue;
+        sqe = get_sqe(io);
+        if (io->to_guest)
+            io_uring_prep_readv(sqe, io->d->fd, e->iov, e->niov, e->off);
+        else
+            io_uring_prep_writev(sqe, io->d->fd, e->iov, e->niov, e->off);
+        if (io->flush)
+            sqe->flags |= IOSQE_IO_LINK;
+    }
+}
+
 void td_engine_start(td_io *io)
 {
     int fd = io->d->fd;
-    uint64_t off = io->sector * TD_SECTOR;
+    unsigned int i, n = extents(io);
     struct io_uring_sqe *sqe;
 
     io->pending = 0;
+    io->moved = 0;
     if (!uring_ok) {
-        run_sync(io);
+        run_sync(io, n);
         return;
     }
-    if (try_now(io)) {
+    if (io->niov && try_now(io, n)) {
         io->d->r.moved_now++;
         return;
     }
-    if (io->niov) {
+    if (io->want) {
         io->d->r.moved_later++;
-        sqe = get_sqe(io);
-        if (io->to_guest)
-            io_uring_prep_readv(sqe, fd, io->iov, io->niov, off);
-        else
-            io_uring_prep_writev(sqe, fd, io->iov, io->niov, off);
-        /* A write that must be flushed goes first. */
-        if (io->flush)
-            sqe->flags |= IOSQE_IO_LINK;
+        queue_data(io, n);
     }
     if (io->flush) {
         sqe = get_sqe(io);
         io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-    } else if (io->discard && io->nr_sectors) {
-        sqe = get_sqe(io);
-        io_uring_prep_fallocate(sqe, fd,
-                                FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                off, io->nr_sectors * TD_SECTOR);
+    } else if (io->discard) {
+        for (i = 0; i < n; i++) {
+            sqe = get_sqe(io);
+            io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE |
+                                    FALLOC_FL_KEEP_SIZE, io->ext[i].off,
+                                    io->ext[i].len);
+        }
     }
     if (!io->pending)           /* an empty discard */
         done_cb(io);
@@ -258,15 +331,18 @@ void td_engine_submit(void)
 
 static void complete(td_io *io, int res)
 {
-    /* The data operation must move every byte (0 is short too); the
+    /* The data operations must move every byte (0 is short too); the
      * others return 0. */
-    if (res < 0 || (io->want && (size_t)res != io->want))
-        fail(io, io->want ? what_of(io) : io->discard ? "discard" : "flush",
-             res < 0 ? -res : 0);
-    if (io->want && res >= 0)
-        io->want = 0;           /* the data part is done */
-    if (--io->pending == 0)
-        done_cb(io);
+    if (res < 0)
+        fail(io, io->moved < io->want ? what_of(io)
+                 : io->discard ? "discard" : "flush", -res);
+    else
+        io->moved += (size_t)res;
+    if (--io->pending)
+        return;
+    if (io->moved != io->want)
+        fail(io, what_of(io), 0);
+    done_cb(io);
 }
 
 /* A watch's user_data has its low bit set: td_io and td_watch are both

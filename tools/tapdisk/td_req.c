@@ -38,6 +38,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "td_disk.h"
 #include "td_engine.h"
 #include "td_gmem.h"
 #include "td_req.h"
@@ -47,8 +48,9 @@
 #define POOL_BYTES ((size_t)TD_RING_BUF_PAGES * TD_POOL_PAGE)
 #define INDIRECT_BYTES ((size_t)TD_MAX_INDIRECT_PAGES * TD_PAGE_SIZE)
 
-/* Requests the engine is done with, answered by finish_all. */
-static td_ioq finished;
+/* Requests the engine is done with, answered by finish_all; and those
+ * their format sends back to it (a discard's next blocks). */
+static td_ioq finished, again;
 
 static bool copying(void)
 {
@@ -77,6 +79,17 @@ static td_io *ioq_pop(td_ioq *q)
 static void finish_later(td_io *io)
 {
     ioq_push(&finished, io);
+}
+
+/* To the engine, once its format mapped it onto the image's file. */
+static void start(td_io *io)
+{
+    if (!td_disk_map(io)) {
+        io->status = TD_RSP_ERROR;
+        finish_later(io);
+        return;
+    }
+    td_engine_start(io);
 }
 
 /*----- guest memory: a request's data -----*/
@@ -227,13 +240,15 @@ static void finish(td_io *io)
         r->more = true;
 }
 
-/* Moves the copies out, answers every finished request and tells each
- * frontend that has new answers. */
+/* Starts again what has more to do, moves the copies out, answers every
+ * finished request and tells each frontend that has new answers. */
 static void finish_all(void)
 {
     td_io *io;
     int i;
 
+    while ((io = ioq_pop(&again)))
+        start(io);
     td_gmem_flush();
     while ((io = ioq_pop(&finished)))
         finish(io);
@@ -247,6 +262,10 @@ static void finish_all(void)
 /* The engine's callback: a read's data still has to reach the guest. */
 static void on_done(td_io *io)
 {
+    if (td_disk_done(io)) {
+        ioq_push(&again, io);
+        return;
+    }
     if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying() &&
         !io->held)
         copy_data(io, true);
@@ -382,7 +401,7 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
         return;
     }
     if (io->nsegs && d->r.persistent && layout_held(io)) {
-        td_engine_start(io);
+        start(io);
         return;
     }
     if (io->nsegs && copying()) {
@@ -393,7 +412,7 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
             return;
         }
     }
-    td_engine_start(io);
+    start(io);
 }
 
 /* Starts the staged writes once their copy in has moved. */
@@ -408,7 +427,7 @@ static void start_staged(td_ring *r)
         if (io->gnt_err)
             finish_later(io);
         else
-            td_engine_start(io);
+            start(io);
     }
 }
 
