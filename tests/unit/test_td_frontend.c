@@ -17,7 +17,9 @@
  *     with one ring and with several rings in one tapdisk, writes through
  *     io_uring so that completions are reaped during rounds, and control
  *     requests (stats, a ring connected and disconnected) arriving
- *     meanwhile.
+ *     meanwhile;
+ *   - tapdisk killed (SIGKILL) with requests in flight, and another one
+ *     taking the live rings over, again and again.
  *
  * SPDX-License-Identifier: GPL-2.0-only
  */
@@ -74,6 +76,7 @@ typedef struct {
     bool connected;
     unsigned int inflight;
     unsigned long issued, answered, notified;
+    unsigned long long progress;        /* when it last had an answer */
     slot s[SLOTS];
     bool block_busy[DISK_BLOCKS];
     uint8_t model[DISK_BLOCKS];  /* each block is filled with one byte */
@@ -87,8 +90,19 @@ static struct {
     front f[MAX_FRONTS];
     unsigned int nf;
     uint16_t cookie;
+    unsigned int kills;         /* tapdisks killed, each taken over */
+    unsigned long owed;         /* requests in flight at the kills */
+    unsigned long long progress;        /* the least of the rings' */
     char why[512];
 } t;
+
+static unsigned long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static uint8_t *page(uint32_t gref)
 {
@@ -100,8 +114,13 @@ static uint8_t *page(uint32_t gref)
 static void deliver(front *f)
 {
     uint32_t lport = f->rport + LPORT_BASE;
+    ssize_t n = write(t.evt, &lport, sizeof(lport));
 
-    assert_int_equal(write(t.evt, &lport, sizeof(lport)), sizeof(lport));
+    /* A backend killed has no binding: the event is lost, and the next
+     * one looks at the ring when it binds. */
+    if (n < 0 && errno == EPIPE)
+        return;
+    assert_int_equal(n, sizeof(lport));
     f->masked = true;
 }
 
@@ -162,6 +181,8 @@ static bool take_notifies(bool *which)
 
 /*----- tapdisk and its control socket -----*/
 
+static void show_log(void);
+
 static int ctl_request(td_msg *req, td_msg *rsp)
 {
     uint8_t buf[TD_MSG_MAX];
@@ -188,7 +209,9 @@ static int ctl_request(td_msg *req, td_msg *rsp)
     }
 }
 
-static void spawn(const char *env)
+/* Starts a tapdisk on the guest's memory (a first one, or one that takes
+ * over from one killed). */
+static void start_tapdisk(const char *env)
 {
     int evt[2], ntf[2];
     char path[128], log[128];
@@ -196,16 +219,8 @@ static void spawn(const char *env)
     const char *top = getenv("top_builddir");
     int i;
 
-    snprintf(t.dir, sizeof(t.dir), "/tmp/test_td_frontend.XXXXXX");
-    assert_non_null(mkdtemp(t.dir));
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, evt), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, ntf), 0);
-    t.mem_fd = memfd_create("guest", 0);
-    assert_true(t.mem_fd >= 0);
-    assert_int_equal(ftruncate(t.mem_fd, (off_t)MEM_PAGES * PAGE), 0);
-    t.mem = mmap(NULL, (size_t)MEM_PAGES * PAGE, PROT_READ | PROT_WRITE,
-                 MAP_SHARED, t.mem_fd, 0);
-    assert_true(t.mem != MAP_FAILED);
     snprintf(path, sizeof(path), "%s/td.sock", t.dir);
     snprintf(log, sizeof(log), "%s/td.log", t.dir);
     t.pid = fork();
@@ -251,6 +266,19 @@ static void spawn(const char *env)
     fail_msg("tapdisk did not listen on %s", path);
 }
 
+static void spawn(const char *env)
+{
+    snprintf(t.dir, sizeof(t.dir), "/tmp/test_td_frontend.XXXXXX");
+    assert_non_null(mkdtemp(t.dir));
+    t.mem_fd = memfd_create("guest", 0);
+    assert_true(t.mem_fd >= 0);
+    assert_int_equal(ftruncate(t.mem_fd, (off_t)MEM_PAGES * PAGE), 0);
+    t.mem = mmap(NULL, (size_t)MEM_PAGES * PAGE, PROT_READ | PROT_WRITE,
+                 MAP_SHARED, t.mem_fd, 0);
+    assert_true(t.mem != MAP_FAILED);
+    start_tapdisk(env);
+}
+
 static void show_log(void)
 {
     char cmd[160];
@@ -283,17 +311,22 @@ static int stop(void)
 
 /*----- rings -----*/
 
-static void ring_connect(front *f)
+/* Hands f's ring to tapdisk: a new one, or (takeover) the live one a
+ * killed tapdisk served. */
+static void ring_hand(front *f, bool takeover)
 {
     td_msg req = { .type = TD_MSG_XENBLKIF_CONNECT, .minor = f->minor };
     td_msg rsp;
 
     unsigned int i;
 
-    memset(page(f->ring_gref), 0, PAGE << f->order);
-    SHARED_RING_INIT((blkif_sring_t *)page(f->ring_gref));
-    FRONT_RING_INIT(&f->fr, (blkif_sring_t *)page(f->ring_gref),
-                    PAGE << f->order);
+    if (!takeover) {
+        memset(page(f->ring_gref), 0, PAGE << f->order);
+        SHARED_RING_INIT((blkif_sring_t *)page(f->ring_gref));
+        FRONT_RING_INIT(&f->fr, (blkif_sring_t *)page(f->ring_gref),
+                        PAGE << f->order);
+    }
+    req.u.blkif.flags = takeover ? TD_BLKIF_TAKEOVER : 0;
     req.u.blkif.domid = 7;
     req.u.blkif.devid = 51712 + f->minor;
     for (i = 0; i < 1u << f->order; i++)
@@ -301,9 +334,19 @@ static void ring_connect(front *f)
     req.u.blkif.order = f->order;
     req.u.blkif.proto = TD_PROTO_NATIVE;
     req.u.blkif.port = f->rport;
-    assert_int_equal(ctl_request(&req, &rsp), 0);
+    if (ctl_request(&req, &rsp)) {
+        if (takeover)
+            show_log();
+        fail_msg("ring %u: %s", f->minor, rsp.type == TD_MSG_ERROR
+                 ? rsp.u.response.message : "no answer from tapdisk");
+    }
     f->connected = true;
     f->masked = f->pending = false;
+}
+
+static void ring_connect(front *f)
+{
+    ring_hand(f, false);
 }
 
 static void ring_disconnect(front *f)
@@ -332,6 +375,7 @@ static front *add_front(unsigned int order, bool spare)
     close(fd);
     snprintf(req.u.params.path, TD_PATH_LEN, "aio:%s", img);
     assert_int_equal(ctl_request(&req, &rsp), 0);
+    assert_int_equal(rsp.type, TD_MSG_OPEN_RSP);
     f->minor = rsp.minor;
     f->rport = spare ? SPARE_PORT : 10 + t.nf;
     f->order = order;
@@ -384,6 +428,8 @@ static bool queue(front *f, uint8_t op, unsigned int nseg)
             memset(page(g), f->model[block + k], PAGE);
         }
     }
+    if (!f->inflight)
+        f->progress = now_ms();
     f->s[id] = (slot){ .busy = true, .op = op, .nseg = nseg, .block = block };
     f->fr.req_prod_pvt++;
     f->inflight++;
@@ -450,6 +496,7 @@ static bool answers(front *f)
             s->busy = false;
             f->inflight--;
             f->answered++;
+            f->progress = now_ms();
         }
         RING_FINAL_CHECK_FOR_RESPONSES(&f->fr, more);
     } while (more);
@@ -527,6 +574,19 @@ static bool enough(unsigned long n)
     return true;
 }
 
+/* When the ring that waits longest for an answer last had one (now if
+ * none waits). */
+static unsigned long long least_progress(void)
+{
+    unsigned long long p = now_ms();
+    unsigned int i;
+
+    for (i = 0; i < t.nf; i++)
+        if (t.f[i].inflight && t.f[i].progress < p)
+            p = t.f[i].progress;
+    return p;
+}
+
 static bool busy(void)
 {
     unsigned int i;
@@ -549,6 +609,7 @@ typedef struct {
     notify_mode mode;
     bool barriers;              /* each burst: a barrier, then more */
     bool control;               /* control requests meanwhile */
+    unsigned int kills;         /* tapdisk killed and taken over */
 } run_cfg;
 
 /* Reads and writes, and now and then a write that is flushed (an
@@ -599,6 +660,43 @@ static void control(front *spare, unsigned int round)
         ring_disconnect(spare);
 }
 
+/*
+ * Kills tapdisk (SIGKILL) with requests in flight and starts another on
+ * the same memory, images and live rings, as devd does: it must answer
+ * exactly what the dead one owed (a request lost hangs its ring, one
+ * answered twice is an answer for an id not in flight) and go on.
+ */
+static void kill_and_take_over(const char *env)
+{
+    td_msg req = { .type = TD_MSG_OPEN, .minor = TD_NO_MINOR }, rsp;
+    unsigned int i;
+    int st;
+
+    for (i = 0; i < t.nf; i++)
+        t.owed += t.f[i].inflight;
+    kill(t.pid, SIGKILL);
+    waitpid(t.pid, &st, 0);
+    /* What it sent before it died reaches the guest (its events are the
+     * guest's ports' pending bits, whoever sent them). */
+    if (!wait_and_take(false))
+        return;
+    close(t.ctl);
+    close(t.evt);
+    close(t.ntf);
+    start_tapdisk(env);
+    for (i = 0; i < t.nf; i++) {
+        front *f = &t.f[i];
+
+        snprintf(req.u.params.path, TD_PATH_LEN, "aio:%s/img%u", t.dir, i);
+        assert_int_equal(ctl_request(&req, &rsp), 0);
+        assert_int_equal(rsp.type, TD_MSG_OPEN_RSP);
+        f->minor = rsp.minor;
+        if (f->connected)
+            ring_hand(f, true);
+    }
+    t.kills++;
+}
+
 static void run(const run_cfg *c)
 {
     front *spare = NULL;
@@ -613,7 +711,14 @@ static void run(const run_cfg *c)
         add_front(c->order, false);
     if (c->control)
         spare = add_front(0, true);
+    t.progress = now_ms();
     for (round = 0; !enough(c->requests); round++) {
+        /* A ring that takes no new request (its slots all held by
+         * unanswered ones) while others go on is a hang too. */
+        if (now_ms() - t.progress > STALL_MS) {
+            report_hang();
+            break;
+        }
         for (i = 0; i < c->rings; i++)
             if (t.f[i].issued < c->requests)
                 burst(&t.f[i], c);
@@ -621,9 +726,12 @@ static void run(const run_cfg *c)
             control(spare, round / 16);
         else if (round % 16 == 0)
             stats();
+        if (t.kills < c->kills && round % 53 == 40 && busy())
+            kill_and_take_over(c->env);
         /* Rings kept deep, pushing while tapdisk serves. */
         if (!wait_and_take(all_busy(c->depth)))
             break;
+        t.progress = least_progress();
     }
     while (!t.why[0] && busy() && wait_and_take(true))
         ;
@@ -636,8 +744,13 @@ static void run(const run_cfg *c)
         issued += t.f[i].issued;
         answered += t.f[i].answered;
     }
+    if (c->kills)
+        print_message("# %u kills with %lu requests in flight, every one"
+                      " answered once by the next tapdisk\n", t.kills,
+                      t.owed);
     st = stop();
     assert_string_equal(t.why, "");
+    assert_int_equal(t.kills, c->kills);
     assert_int_equal(answered, issued);
     assert_true(issued >= c->requests * c->rings);
     assert_int_equal(st, 0);
@@ -693,9 +806,28 @@ static void test_notify_asked_rings_and_control(void **s)
                     .mode = NOTIFY_ASKED, .control = true });
 }
 
+/* tapdisk killed eight times under two busy rings (writes in io_uring,
+ * flushes, and a spare ring connected now and then): each time another
+ * takes the live rings over. */
+static void test_killed_and_taken_over(void **s)
+{
+    run(&(run_cfg){ .env = "TAPDISK_WRITES=uring", .rings = 2,
+                    .requests = 6000, .depth = 8, .burst = 4,
+                    .mode = NOTIFY_ASKED, .control = true, .kills = 8 });
+}
+
+static void test_killed_and_taken_over_barriers(void **s)
+{
+    run(&(run_cfg){ .env = NULL, .rings = 1, .requests = 3000, .depth = 8,
+                    .burst = 4, .mode = NOTIFY_ALWAYS, .barriers = true,
+                    .kills = 6 });
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_killed_and_taken_over),
+        cmocka_unit_test(test_killed_and_taken_over_barriers),
         cmocka_unit_test(test_barrier_then_more_io_uring),
         cmocka_unit_test(test_barrier_then_more_synchronous),
         cmocka_unit_test(test_barrier_then_more_poll_loop),

@@ -236,14 +236,18 @@ static void test_blkif_flags(void **s)
     assert_int_equal(out.u.blkif.flags, TD_BLKIF_PERSISTENT);
     assert_int_equal(out.u.blkif.port, 9);
     roundtrip_len(&c, n);
+    c.u.blkif.flags = TD_BLKIF_PERSISTENT | TD_BLKIF_TAKEOVER;
+    n = td_encode(&c, buf, sizeof(buf));
+    assert_int_equal(td_decode(buf, (size_t)n, &out), n);
+    assert_int_equal(out.u.blkif.flags, 0x3);
     /* An unknown flag: refused both ways. */
-    buf[n - 4] = 0x3;
+    buf[n - 4] = 0x7;
     assert_int_equal(td_decode(buf, (size_t)n, &out), TD_ERR_RANGE);
     /* Flags of 0 in the longer form: not the one wire form of that
      * message, refused (so every message encodes back to its bytes). */
     buf[n - 4] = 0;
     assert_int_equal(td_decode(buf, (size_t)n, &out), TD_ERR_LENGTH);
-    c.u.blkif.flags = 0x2;
+    c.u.blkif.flags = 0x4;
     assert_int_equal(td_encode(&c, buf, sizeof(buf)), TD_ERR_RANGE);
     /* The longer form is a blkif payload's only: not another type's. */
     encode_raw(buf, TD_MSG_ERROR, 264);

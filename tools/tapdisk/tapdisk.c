@@ -38,6 +38,7 @@
 #include "td_control.h"
 #include "td_disk.h"
 #include "td_engine.h"
+#include "td_journal.h"
 #include "td_req.h"
 #include "td_ring.h"
 
@@ -345,6 +346,26 @@ static void loop(int sfd)
     }
 }
 
+/* Rings' journals go beside the control socket, in a directory only
+ * its owner (devd, root) enters. */
+static void journal_dir(int lfd)
+{
+    struct sockaddr_un sa;
+    socklen_t len = sizeof(sa);
+    char *slash;
+
+    memset(&sa, 0, sizeof(sa));
+    if (getsockname(lfd, (struct sockaddr *)&sa, &len) ||
+        sa.sun_family != AF_UNIX || sa.sun_path[0] != '/' ||
+        !(slash = strrchr(sa.sun_path, '/')) || slash == sa.sun_path) {
+        td_log("no directory for the rings' journals: a tapdisk after this"
+               " one cannot take a ring over");
+        return;
+    }
+    *slash = 0;
+    td_jnl_set_dir(sa.sun_path);
+}
+
 int main(int argc, char **argv)
 {
     options o = { .listen_fd = -1 };
@@ -359,6 +380,7 @@ int main(int argc, char **argv)
         return 1;
     fcntl(o.listen_fd, F_SETFD, FD_CLOEXEC);
     fcntl(o.listen_fd, F_SETFL, fcntl(o.listen_fd, F_GETFL) | O_NONBLOCK);
+    journal_dir(o.listen_fd);
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -10,6 +10,7 @@
  *   td_vhd.c      the VHD format: parsing, validation, arithmetic (pure)
  *   td_ring.c     the shared ring: attach, decode, validate, answer
  *   td_req.c      a validated request's life: buffers, guest memory, I/O
+ *   td_journal.c  a ring's requests in flight, kept for a successor
  *   td_engine.c   the I/O engine: io_uring, or synchronous without it
  *   td_gmem.c     guest memory: grant copy (batched) or grant mapping
  *   td_pool.c     a ring's data buffers (pure)
@@ -27,6 +28,7 @@
 #include <xentoollog.h>
 
 #include "td_blkif.h"
+#include "td_journal.h"
 #include "td_pgnt.h"
 #include "td_pool.h"
 #include "td_proto.h"
@@ -72,6 +74,7 @@ typedef struct td_io {
     bool held;                  /* its data sits in persistent grants */
     int16_t status;
     int16_t gnt_err;            /* a grant copy failed: its status */
+    uint32_t jslot;             /* its slot in the ring's journal */
     int pending;                /* engine operations not completed yet */
     uint16_t nsegs;             /* data segments in seg[] */
     uint64_t sector, nr_sectors;
@@ -121,6 +124,13 @@ typedef struct td_ring {
     bool persistent;            /* the frontend keeps its grants */
     td_pgnt pg;                 /* the grants we hold for it */
     uint8_t *indirect;          /* TD_MAX_INDIRECT_PAGES private pages */
+    td_jnl jnl;                 /* what is in flight, for a successor */
+    uint32_t *jfree, njfree;    /* its free slots */
+    uint32_t *jpushed, njpushed;        /* answered, freed at the push */
+    uint8_t *owed;              /* entries a dead tapdisk left unanswered, */
+    uint32_t *owed_idx;         /* their ring indexes, */
+    uint32_t *owed_slot;        /* their journal slots, */
+    uint32_t nowed, owed_next;  /* taken before the ring's */
 } td_ring;
 
 typedef struct td_disk {

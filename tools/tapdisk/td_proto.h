@@ -163,7 +163,9 @@ typedef struct {
     uint32_t flags;                 /* TD_BLKIF_* */
 } td_blkif;
 #define TD_BLKIF_PERSISTENT 0x1     /* the frontend keeps its grants */
-#define TD_BLKIF_FLAGS_KNOWN 0x1
+/* The ring is live: a tapdisk that died served it (td_journal.h). */
+#define TD_BLKIF_TAKEOVER 0x2
+#define TD_BLKIF_FLAGS_KNOWN 0x3
 
 typedef struct {
     uint16_t type;

@@ -230,6 +230,9 @@ static void finish(td_io *io)
                              : TD_STAT_SECTORS_WRITTEN] += io->nr_sectors;
     if (io->status != TD_RSP_OKAY)
         d->st.v[TD_STAT_ERRORS]++;
+    /* Before the answer: a successor must know it was written. */
+    td_jnl_answer(&r->jnl, io->jslot, r->rsp_prod_pvt);
+    r->jpushed[r->njpushed++] = io->jslot;
     td_ring_respond(r, io->id, io->op, io->status);
     if (io->barrier)
         r->barrier_wait = false;
@@ -254,8 +257,16 @@ static void finish_all(void)
         finish(io);
     for (i = 0; i < TD_MAX_DISKS; i++) {
         td_disk *d = &td_disks[i];
-        if (d->used && d->r.connected && d->r.notify && td_ring_push(&d->r))
+        if (!d->used || !d->r.connected || !d->r.notify)
+            continue;
+        if (td_ring_push(&d->r))
             d->st.v[TD_STAT_NOTIFY]++;
+        /* The frontend sees those answers: no successor owes them. */
+        while (d->r.njpushed) {
+            uint32_t js = d->r.jpushed[--d->r.njpushed];
+            td_jnl_free(&d->r.jnl, js);
+            d->r.jfree[d->r.njfree++] = js;
+        }
     }
 }
 
@@ -456,20 +467,51 @@ static bool take(td_disk *d, const uint8_t *entry)
     unsigned int bound = copying() ? td_req_max_pages(entry) : 0;
     td_io *io = r->free_ios;
     uint8_t *buf = NULL;
+    uint32_t js;
+
+    bool owed = r->owed_next < r->nowed;
 
     if (!io || (entry[0] == TD_OP_WRITE_BARRIER && r->inflight))
         return false;
+    /* A journal slot: never short (as many as entries taken and not yet
+     * answered where the frontend sees it can be: the ring's size). */
+    if (!owed && !r->njfree)
+        return false;
     if (bound && !(buf = td_pool_get(&r->pool, bound)))
         return false;
-    td_ring_consume(r);
+    /* Journaled before anything is done with it (td_journal.h). */
+    if (owed) {
+        io->jslot = r->owed_slot[r->owed_next];
+        td_jnl_take(&r->jnl, io->jslot, r->owed_idx[r->owed_next++], entry,
+                    r->geom.entry_size, r->req_cons);
+    } else {
+        io->jslot = r->jfree[--r->njfree];
+        td_ring_consume(r);
+        td_jnl_take(&r->jnl, io->jslot, r->req_cons - 1, entry,
+                    r->geom.entry_size, r->req_cons);
+    }
     r->free_ios = io->next;
     r->inflight++;
+    js = io->jslot;
     memset(io, 0, offsetof(td_io, iov));
+    io->jslot = js;
     io->d = d;
     io->buf = buf;
     io->npages = buf ? bound : 0;
     accept(d, io, entry);
     return true;
+}
+
+/* The next entry to take: one a dead tapdisk owed an answer, then the
+ * ring's. */
+static td_ring_peek_result next_entry(td_ring *r, uint8_t *entry)
+{
+    if (r->owed_next < r->nowed) {
+        memcpy(entry, r->owed + (size_t)r->owed_next * TD_ENTRY_MAX,
+               TD_ENTRY_MAX);
+        return TD_RING_ENTRY;
+    }
+    return td_ring_peek(r, entry);
 }
 
 static void broken(td_disk *d)
@@ -492,7 +534,7 @@ static bool serve_batch(td_disk *d)
     for (;;) {
         r->stalled = false;
         while (handled < BATCH && !r->barrier_wait) {
-            td_ring_peek_result p = td_ring_peek(r, entry);
+            td_ring_peek_result p = next_entry(r, entry);
 
             if (p == TD_RING_BROKEN) {
                 broken(d);
@@ -524,7 +566,7 @@ static bool serve_batch(td_disk *d)
             continue;
         }
         /* After every batch, whatever its size: no wakeup is lost. */
-        more = td_ring_final_check(r);
+        more = td_ring_final_check(r) || r->owed_next < r->nowed;
         if (!more || handled >= BATCH)
             return more;
     }
@@ -540,6 +582,71 @@ static uint32_t table_key(void)
     if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != sizeof(k))
         k = (uint32_t)(uintptr_t)&k ^ (uint32_t)time(NULL);
     return k;
+}
+
+/* The journal's slots that no owed entry holds are free. */
+static void free_slots(td_ring *r)
+{
+    uint32_t s, k;
+
+    r->njfree = 0;
+    for (s = r->geom.nr_ents; s-- > 0;) {
+        for (k = 0; k < r->nowed && r->owed_slot[k] != s; k++)
+            ;
+        if (k == r->nowed)
+            r->jfree[r->njfree++] = s;
+    }
+}
+
+/*
+ * The ring's journal, and (TD_BLKIF_TAKEOVER: devd says the ring is live,
+ * a tapdisk that died served it) the one that tapdisk left: what it took
+ * and did not answer is taken first, again (its grants are still the
+ * frontend's, as it waits for the answers), then the ring from where it
+ * stopped taking.  Without a journal that fits, the entries past the
+ * answers shown may be answers written over requests: such a ring is
+ * refused unless there are none.
+ */
+static int take_over(td_disk *d, bool takeover, char *why, size_t wl)
+{
+    td_ring *r = &d->r;
+    uint32_t n = r->geom.nr_ents, cons = 0;
+    td_blkif b = { .domid = r->domid, .devid = r->devid, .order = r->order,
+                   .proto = r->proto, .port = r->port };
+    char jwhy[200] = "";
+    bool found;
+    int owed = -1;
+
+    memcpy(b.gref, r->gref, sizeof(b.gref));
+    td_jnl_open(&r->jnl, &b, n, n, r->req_cons, takeover, &found, jwhy,
+                sizeof(jwhy));
+    if (jwhy[0])
+        DLOG(d, "%s: a tapdisk after this one could not take the ring"
+             " over", jwhy);
+    if (!takeover)
+        return 0;
+    r->owed = malloc((size_t)n * TD_ENTRY_MAX);
+    r->owed_idx = malloc((size_t)n * sizeof(*r->owed_idx));
+    r->owed_slot = malloc((size_t)n * sizeof(*r->owed_slot));
+    if (found && r->owed && r->owed_idx && r->owed_slot)
+        owed = td_jnl_owed(&r->jnl, td_ring_rsp_prod(r), r->owed,
+                           r->owed_idx, r->owed_slot, &cons);
+    if (owed < 0 || td_ring_req_prod(r) - cons > n) {
+        td_jnl_reset(&r->jnl, r->req_cons);
+        if (td_ring_req_prod(r) == r->req_cons)
+            return 0;
+        snprintf(why, wl, "a live ring with %u request(s) past its answers"
+                 " and %s: not served", td_ring_req_prod(r) - r->req_cons,
+                 found ? "a journal that does not fit them" : "no journal");
+        return EPROTO;
+    }
+    r->req_cons = cons;
+    r->nowed = (uint32_t)owed;
+    free_slots(r);
+    DLOG(d, "ring taken over from a tapdisk that died: %d request(s) it"
+         " owed an answer taken again, the ring taken from index %u on",
+         owed, cons);
+    return 0;
 }
 
 void td_req_init(void)
@@ -579,6 +686,19 @@ int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
         r->ios[i].next = i + 1 < r->geom.nr_ents ? &r->ios[i + 1] : NULL;
     }
     r->free_ios = r->ios;
+    r->jfree = malloc(r->geom.nr_ents * sizeof(*r->jfree));
+    r->jpushed = malloc(r->geom.nr_ents * sizeof(*r->jpushed));
+    if (!r->jfree || !r->jpushed) {
+        snprintf(why, wl, "out of memory");
+        td_req_detach(d);
+        return ENOMEM;
+    }
+    free_slots(r);
+    err = take_over(d, b->flags & TD_BLKIF_TAKEOVER, why, wl);
+    if (err) {
+        td_req_detach(d);
+        return err;
+    }
     /* Requests the frontend queued before we came: the next round. */
     r->more = true;
     DLOG(d, "ring connected: %u page(s), %u entries, protocol %s, port %u,"
@@ -607,6 +727,12 @@ void td_req_detach(td_disk *d)
          " %" PRIu64 " slow write(s)", r->pg.count, r->moved_now,
          r->moved_later, r->slow_writes);
     td_gmem_release(&r->pg);
+    td_jnl_close(&r->jnl, true);
+    free(r->owed);
+    free(r->owed_idx);
+    free(r->owed_slot);
+    free(r->jfree);
+    free(r->jpushed);
     free(r->ios);
     munmap(r->pool.base, POOL_BYTES + INDIRECT_BYTES);
     td_ring_disconnect(r);

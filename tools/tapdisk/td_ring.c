@@ -135,6 +135,16 @@ td_ring_peek_result td_ring_peek(td_ring *r, uint8_t *entry)
     return TD_RING_ENTRY;
 }
 
+uint32_t td_ring_req_prod(td_ring *r)
+{
+    return *sr_req_prod(r);
+}
+
+uint32_t td_ring_rsp_prod(td_ring *r)
+{
+    return *sr_rsp_prod(r);
+}
+
 void td_ring_consume(td_ring *r)
 {
     r->req_cons++;

@@ -29,6 +29,11 @@ typedef enum {
 td_ring_peek_result td_ring_peek(td_ring *r, uint8_t *entry);
 void td_ring_consume(td_ring *r);
 
+/* The shared ring's indexes: what the frontend produced, and the
+ * answers it has been shown. */
+uint32_t td_ring_req_prod(td_ring *r);
+uint32_t td_ring_rsp_prod(td_ring *r);
+
 /* RING_FINAL_CHECK_FOR_REQUESTS: asks the frontend for an event at the
  * next request, then looks once more; true if requests are waiting. */
 bool td_ring_final_check(td_ring *r);
