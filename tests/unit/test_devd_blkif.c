@@ -246,7 +246,7 @@ static void test_persistent(void **s)
 
 /* The stable states: the rows of the table. */
 static const devd_rs_state stable[] = {
-    RS_INITWAIT, RS_CONNECTED, RS_CLOSING, RS_CLOSED, RS_FAILED,
+    RS_INITWAIT, RS_CONNECTED, RS_CLOSING, RS_CLOSED, RS_FAILED, RS_LOST,
 };
 #define NSTABLE (int)(sizeof(stable) / sizeof(stable[0]))
 
@@ -292,6 +292,36 @@ static void test_decide_every_input(void **s)
     /* Out-of-range columns are the invalid column. */
     assert_int_equal(up(RS_CONNECTED, 42), up(RS_CONNECTED, RS_FE_INVALID));
     assert_int_equal(up(RS_CONNECTED, -1), RS_ACT_FAIL);
+}
+
+/* Its tapdisk died under a connected ring: a frontend using its ring
+ * has it taken over; otherwise another tapdisk waits in InitWait; a
+ * removal in progress removes. */
+static void test_decide_lost(void **s)
+{
+    int col;
+
+    for (col = 0; col < RS_FE__COUNT; col++) {
+        devd_rs_action a = up(RS_LOST, col);
+        if (col == 3 || col == 4 || col == 5)
+            assert_int_equal(a, RS_ACT_TAKEOVER);
+        else if (col == 7 || col == 8)
+            assert_int_equal(a, RS_ACT_NONE);
+        else if (col == RS_FE_INVALID)
+            assert_int_equal(a, RS_ACT_FAIL);
+        else
+            assert_int_equal(a, RS_ACT_REOPEN);
+    }
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_LOST,
+                                           RS_BE_OFFLINE, 6), RS_ACT_REMOVE);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_LOST,
+                                           RS_BE_OFFLINE, RS_FE_ABSENT),
+                     RS_ACT_REMOVE);
+    assert_int_equal(libxl__devd_rs_decide(true, false, RS_LOST,
+                                           RS_BE_OFFLINE, 4),
+                     RS_ACT_TAKEOVER);
+    assert_true(libxl__devd_rs_busy(RS_TAKING_OVER));
+    assert_false(libxl__devd_rs_busy(RS_LOST));
 }
 
 static void test_decide_handshake(void **s)
@@ -407,10 +437,12 @@ static void test_adopt(void **s)
     assert_int_equal(libxl__devd_rs_adopt(6, true, false, &to),
                      RS_ADOPT_REST);
     assert_int_equal(to, RS_FAILED);
-    /* ... and one in use has lost its disk. */
-    assert_int_equal(libxl__devd_rs_adopt(3, false, false, &to),
-                     RS_ADOPT_FAIL);
+    /* ... a connected one is taken over (the table decides how) ... */
     assert_int_equal(libxl__devd_rs_adopt(4, false, false, &to),
+                     RS_ADOPT_REST);
+    assert_int_equal(to, RS_LOST);
+    /* ... and one half-way has lost its disk. */
+    assert_int_equal(libxl__devd_rs_adopt(3, false, false, &to),
                      RS_ADOPT_FAIL);
     assert_int_equal(libxl__devd_rs_adopt(5, false, false, &to),
                      RS_ADOPT_FAIL);
@@ -469,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_backend_column),
         cmocka_unit_test(test_adopt),
         cmocka_unit_test(test_decide_handshake),
+        cmocka_unit_test(test_decide_lost),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_params),
     };

@@ -21,6 +21,8 @@ static const char *const state_names[RS__COUNT] = {
     [RS_CLOSED] = "closed",
     [RS_FAILED] = "failed",
     [RS_RELEASING] = "releasing",
+    [RS_LOST] = "lost",
+    [RS_TAKING_OVER] = "taking-over",
 };
 
 const char *libxl__devd_rs_state_name(devd_rs_state s)
@@ -42,6 +44,8 @@ const char *libxl__devd_rs_action_name(devd_rs_action a)
     case RS_ACT_RELEASE: return "release";
     case RS_ACT_REPLACED: return "replaced";
     case RS_ACT_REMOVE: return "remove";
+    case RS_ACT_TAKEOVER: return "takeover";
+    case RS_ACT_REOPEN: return "reopen";
     }
     return "?";
 }
@@ -73,7 +77,8 @@ const char *libxl__devd_rs_adopt_name(devd_rs_adopt_how h)
 bool libxl__devd_rs_busy(devd_rs_state s)
 {
     return s == RS_OPENING || s == RS_ADOPTING || s == RS_CONNECTING ||
-           s == RS_DISCONNECTING || s == RS_RELEASING;
+           s == RS_DISCONNECTING || s == RS_RELEASING ||
+           s == RS_TAKING_OVER;
 }
 
 #define N RS_ACT_NONE
@@ -82,6 +87,8 @@ bool libxl__devd_rs_busy(devd_rs_state s)
 #define X RS_ACT_DISCONNECT
 #define R RS_ACT_REINIT
 #define F RS_ACT_FAIL
+#define T RS_ACT_TAKEOVER
+#define O RS_ACT_REOPEN
 
 /*
  * A device between operations whose backend is there, by the frontend's
@@ -95,6 +102,10 @@ bool libxl__devd_rs_busy(devd_rs_state s)
  *   again (module reload, kexec): back to InitWait, as blkback does.
  * - A state node that is not a XenbusState is a broken frontend.
  * - Reconfiguring/Reconfigured have no meaning for blkif: ignored.
+ * - Its tapdisk died under a connected ring (lost): a frontend that uses
+ *   its ring (Initialised, Connected, Closing) has it taken over by
+ *   another tapdisk, which answers what the dead one owed; otherwise
+ *   another tapdisk opens the image and we wait in InitWait.
  */
 static const struct {
     devd_rs_state s;
@@ -106,6 +117,7 @@ static const struct {
     { RS_CLOSING,      {X, N, N, N, N, N, X, N, N, X, F} },
     { RS_CLOSED,       {N, R, N, R, N, N, N, N, N, N, N} },
     { RS_FAILED,       {N, N, N, N, N, N, N, N, N, N, N} },
+    { RS_LOST,         {O, O, O, T, T, T, O, N, N, O, F} },
 };
 
 #undef N
@@ -114,6 +126,8 @@ static const struct {
 #undef X
 #undef R
 #undef F
+#undef T
+#undef O
 
 static devd_rs_action rs_table(devd_rs_state s, int fe_col)
 {
@@ -168,7 +182,8 @@ devd_rs_action libxl__devd_rs_decide(bool tracked, bool busy,
          * our state): once the ring is let go and we are Closed, release.
          * A frontend not using a ring (never connected, or gone) will not
          * close anything, so do not wait for it. */
-        if (s == RS_CLOSED || s == RS_FAILED)
+        if (s == RS_CLOSED || s == RS_FAILED ||
+            (s == RS_LOST && !fe_using_ring(fe_col)))
             return RS_ACT_REMOVE;
         a = rs_table(s, fe_col);
         return a == RS_ACT_NONE && !fe_using_ring(fe_col) ? RS_ACT_DISCONNECT
@@ -203,6 +218,12 @@ devd_rs_adopt_how libxl__devd_rs_adopt(int state, bool hotplug_error,
     /* A backend that waits needs a tapdisk: start one again. */
     if (state == DEVD_XBS_INITWAIT)
         return RS_ADOPT_OPEN;
+    /* A connected one's tapdisk died while devd was down: the table takes
+     * its ring over, or starts another. */
+    if (state == DEVD_XBS_CONNECTED && !hotplug_error) {
+        *to = RS_LOST;
+        return RS_ADOPT_REST;
+    }
     /* Nothing left to serve: released now or when the toolstack says so. */
     if (*to == RS_FAILED || state == DEVD_XBS_CLOSED)
         return RS_ADOPT_REST;

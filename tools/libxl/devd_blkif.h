@@ -29,6 +29,8 @@ typedef enum {
     RS_CLOSED,          /* backend Closed, image still open */
     RS_FAILED,          /* backend Closed after an error; stays so */
     RS_RELEASING,       /* closing the image, stopping tapdisk, removing */
+    RS_LOST,            /* its tapdisk died under a connected ring */
+    RS_TAKING_OVER,     /* another tapdisk taking the live ring over */
     RS__COUNT
 } devd_rs_state;
 
@@ -59,6 +61,9 @@ typedef enum {
     RS_ACT_RELEASE,     /* backend gone: let its tapdisk go, forget it */
     RS_ACT_REPLACED,    /* the same, then serve the new backend */
     RS_ACT_REMOVE,      /* the same, and remove the backend directory */
+    RS_ACT_TAKEOVER,    /* its tapdisk died: another takes the ring over */
+    RS_ACT_REOPEN,      /* its tapdisk died, no ring in use: start another,
+                           InitWait */
 } devd_rs_action;
 
 const char *libxl__devd_rs_state_name(devd_rs_state s);

@@ -94,7 +94,15 @@ static void vbd3_tapdisk_lost(libxl__egc *egc, devd_tdc *c)
         VLOG(WARN, v, "its tapdisk has gone");
         return;
     }
-    libxl__devd_vbd3_failed(gc, v, "its tapdisk died");
+    if (v->rs != RS_CONNECTED) {
+        libxl__devd_vbd3_failed(gc, v, "its tapdisk died");
+        return;
+    }
+    /* A guest's disk is not lost with its tapdisk: the table has another
+     * take the ring over (libxl__devd_vbd3_takeover). */
+    VLOG(WARN, v, "its tapdisk died under the connected ring");
+    libxl__devd_vbd3_set(v, RS_LOST);
+    libxl__devd_reevaluate(egc, v->dds, v->d->kind, v->domid, v->devid);
 }
 
 /*----- events -----*/
@@ -139,8 +147,21 @@ static void vbd3_act(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
         libxl__devd_vbd3_set(v, RS_INITWAIT);
         break;
     case RS_ACT_FAIL:
+        if (v->rs == RS_LOST) {     /* no tapdisk to let the ring go */
+            libxl__devd_vbd3_failed(gc, v, fe_why ? fe_why
+                                           : "broken frontend");
+            break;
+        }
         libxl__devd_vbd3_disconnect(egc, gc, v, g,
                                     fe_why ? fe_why : "broken frontend");
+        break;
+    case RS_ACT_TAKEOVER:
+        libxl__devd_vbd3_takeover(egc, gc, v, g);
+        break;
+    case RS_ACT_REOPEN:
+        VLOG(INFO, v, "its tapdisk died, and the frontend has no ring:"
+             " starting another, InitWait");
+        libxl__devd_vbd3_open(egc, gc, v, g);
         break;
     case RS_ACT_REMOVE:
         if (state != DEVD_XBS_CLOSED) {
@@ -263,6 +284,9 @@ static void vbd3_adopt(libxl__egc *egc, libxl__gc *gc, libxl__devd_state *dds,
         libxl__devd_vbd3_open(egc, gc, v, g);
         break;
     case RS_ADOPT_REST:
+        if (v->adopt_to == RS_LOST)
+            VLOG(WARN, v, "adopted Connected, but its tapdisk is gone:"
+                 " another takes its ring over");
         libxl__devd_vbd3_set(v, v->adopt_to);
         vbd3_changed(egc, gc, dds, name, domid, devid);
         break;

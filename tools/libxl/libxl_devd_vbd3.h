@@ -56,6 +56,8 @@ typedef struct devd_vbd3 {
     devd_tdc tdc;
     struct vbd3_op *op;         /* the running operation */
     td_ratelimit rl;            /* for the lines the frontend causes */
+    int takeovers;              /* the last ones' times, at most 3 */
+    time_t takeover_at[3];
 } devd_vbd3;
 
 /* One step, from its start to its end. */
@@ -117,6 +119,9 @@ _hidden void libxl__devd_vbd3_ask(libxl__egc *egc, libxl__gc *gc,
                                   devd_vbd3 *v, devd_guest *g);
 _hidden void libxl__devd_vbd3_connect(libxl__egc *egc, libxl__gc *gc,
                                       devd_vbd3 *v, devd_guest *g);
+/* Its tapdisk died under the connected ring: another takes it over. */
+_hidden void libxl__devd_vbd3_takeover(libxl__egc *egc, libxl__gc *gc,
+                                       devd_vbd3 *v, devd_guest *g);
 /* why: NULL, or the failure the device stops for once the ring is let
  * go. */
 _hidden void libxl__devd_vbd3_disconnect(libxl__egc *egc, libxl__gc *gc,

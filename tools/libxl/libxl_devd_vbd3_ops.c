@@ -20,6 +20,7 @@ static void vbd3_open_done(libxl__egc *egc, devd_vbd3 *v);
 static void vbd3_ask_listed(libxl__egc *egc, devd_tdc *c, int rc);
 static void vbd3_ask_done(libxl__egc *egc, devd_vbd3 *v);
 static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc);
+static void vbd3_takeover_connect(libxl__egc *egc, devd_vbd3 *v);
 static void vbd3_disconnect_done(libxl__egc *egc, devd_tdc *c, int rc);
 static void vbd3_release_closed(libxl__egc *egc, devd_tdc *c, int rc);
 static void vbd3_release_listed(libxl__egc *egc, devd_tdc *c, int rc);
@@ -249,6 +250,8 @@ static void vbd3_open_info(libxl__egc *egc, devd_tdc *c, int rc)
     v->img = c->rsp[0].u.image;
     if (v->rs == RS_ADOPTING)
         vbd3_ask_done(egc, v);
+    else if (v->rs == RS_TAKING_OVER)
+        vbd3_takeover_connect(egc, v);
     else
         vbd3_open_done(egc, v);
 }
@@ -328,9 +331,10 @@ static void vbd3_ask_listed(libxl__egc *egc, devd_tdc *c, int rc)
         return;
     }
     /* A backend that says Connected over a ring tapdisk does not have
-     * (it died with its old tapdisk...): wait for the frontend again. */
+     * (devd died while another tapdisk was taking it over): take it
+     * over. */
     if (v->adopt_to == RS_CONNECTED && !connected)
-        v->adopt_to = RS_INITWAIT;
+        v->adopt_to = RS_LOST;
     if (v->adopt_to == RS_FAILED) {
         libxl__devd_vbd3_set(v, RS_FAILED);
         v->d->dirty = true;     /* perhaps to be released */
@@ -395,34 +399,116 @@ static const char *vbd3_read_ring(libxl__gc *gc, devd_vbd3 *v,
                      : libxl__devd_show(gc, err.value), err.why);
 }
 
-void libxl__devd_vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
-                              devd_guest *g)
+/* The ring's XENBLKIF_CONNECT, from the frontend's keys; NULL, or why
+ * the frontend's ring is rejected. */
+static const char *vbd3_connect_req(libxl__gc *gc, devd_vbd3 *v,
+                                    td_msg *req)
 {
-    td_msg req = { .type = TD_MSG_XENBLKIF_CONNECT, .minor = v->minor };
     const char *why;
     devd_ringinfo ri;
     unsigned int i;
 
+    memset(req, 0, sizeof(*req));
+    req->type = TD_MSG_XENBLKIF_CONNECT;
+    req->minor = v->minor;
     why = vbd3_read_ring(gc, v, &ri);
+    if (why)
+        return why;
+    req->u.blkif.domid = v->domid;
+    req->u.blkif.devid = v->devid;
+    req->u.blkif.order = ri.order;
+    req->u.blkif.proto = ri.proto;
+    req->u.blkif.port = ri.port;
+    /* Only what we offered: a tapdisk that did not knows no flags. */
+    if (ri.persistent && (v->img.features & TD_FEAT_PERSISTENT))
+        req->u.blkif.flags |= TD_BLKIF_PERSISTENT;
+    for (i = 0; i < ri.nr_refs; i++)
+        req->u.blkif.gref[i] = ri.ref[i];
+    VLOG(DEBUG, v, "frontend ring: order %u, event channel %u, protocol %s,"
+         " persistent grants %s", ri.order, ri.port, td_proto_name(ri.proto),
+         req->u.blkif.flags & TD_BLKIF_PERSISTENT ? "yes" : "no");
+    return NULL;
+}
+
+void libxl__devd_vbd3_connect(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
+                              devd_guest *g)
+{
+    td_msg req;
+    const char *why = vbd3_connect_req(gc, v, &req);
+
     if (why) {
         /* Let the ring go, should tapdisk have it, then Closed. */
         libxl__devd_vbd3_disconnect(egc, gc, v, g, why);
         return;
     }
-    req.u.blkif.domid = v->domid;
-    req.u.blkif.devid = v->devid;
-    req.u.blkif.order = ri.order;
-    req.u.blkif.proto = ri.proto;
-    req.u.blkif.port = ri.port;
-    /* Only what we offered: a tapdisk that did not knows no flags. */
-    if (ri.persistent && (v->img.features & TD_FEAT_PERSISTENT))
-        req.u.blkif.flags |= TD_BLKIF_PERSISTENT;
-    for (i = 0; i < ri.nr_refs; i++)
-        req.u.blkif.gref[i] = ri.ref[i];
-    VLOG(DEBUG, v, "frontend ring: order %u, event channel %u, protocol %s,"
-         " persistent grants %s", ri.order, ri.port, td_proto_name(ri.proto),
-         req.u.blkif.flags & TD_BLKIF_PERSISTENT ? "yes" : "no");
     vbd3_op_start(v, g, RS_CONNECTING);
+    vbd3_request(egc, v, &req, vbd3_connect_done);
+}
+
+/*----- takeover: its tapdisk died under the ring; another takes it -----*/
+
+/* How often a device's tapdisk may die before we stop starting another
+ * (a request that kills it would otherwise kill every successor, which
+ * takes it again). */
+#define VBD3_TAKEOVERS 3
+#define VBD3_TAKEOVER_WINDOW_S 60
+
+static bool vbd3_takeover_allowed(devd_vbd3 *v)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (v->takeovers == VBD3_TAKEOVERS &&
+        now.tv_sec - v->takeover_at[0] < VBD3_TAKEOVER_WINDOW_S)
+        return false;
+    if (v->takeovers == VBD3_TAKEOVERS) {
+        memmove(v->takeover_at, v->takeover_at + 1,
+                sizeof(v->takeover_at) - sizeof(v->takeover_at[0]));
+        v->takeovers--;
+    }
+    v->takeover_at[v->takeovers++] = now.tv_sec;
+    return true;
+}
+
+void libxl__devd_vbd3_takeover(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
+                               devd_guest *g)
+{
+    const char *why;
+
+    if (!vbd3_takeover_allowed(v)) {
+        libxl__devd_vbd3_failed(gc, v, GCSPRINTF("its tapdisk died %d times"
+                                " in %d s: not started again", VBD3_TAKEOVERS,
+                                VBD3_TAKEOVER_WINDOW_S));
+        return;
+    }
+    vbd3_op_start(v, g, RS_TAKING_OVER);
+    /* devd died while another tapdisk was taking over: it has the
+     * image, and waits for the ring. */
+    if (libxl__devd_tdc_connected(&v->tdc) && v->open) {
+        VLOG(INFO, v, "its tapdisk has the image: handing it the ring");
+        vbd3_takeover_connect(egc, v);
+        return;
+    }
+    VLOG(INFO, v, "starting another tapdisk to take the ring over");
+    why = vbd3_spawn(gc, v);
+    if (why)
+        vbd3_op_fail(egc, v, why);
+}
+
+/* The image open in the new tapdisk: the live ring, with what the dead
+ * one owed (TD_BLKIF_TAKEOVER). */
+static void vbd3_takeover_connect(libxl__egc *egc, devd_vbd3 *v)
+{
+    td_msg req;
+    const char *why;
+    EGC_GC;
+
+    why = vbd3_connect_req(gc, v, &req);
+    if (why) {
+        vbd3_open_fail(egc, v, why);
+        return;
+    }
+    req.u.blkif.flags |= TD_BLKIF_TAKEOVER;
     vbd3_request(egc, v, &req, vbd3_connect_done);
 }
 
@@ -447,7 +533,11 @@ static void vbd3_connect_done(libxl__egc *egc, devd_tdc *c, int rc)
         vbd3_op_fail(egc, v, why);
         return;
     }
-    VLOG_RL(INFO, v, "connected");
+    if (v->rs == RS_TAKING_OVER)
+        VLOG(INFO, v, "ring taken over by a new tapdisk (minor %u)",
+             v->minor);
+    else
+        VLOG_RL(INFO, v, "connected");
     libxl__devd_vbd3_set(v, RS_CONNECTED);
     vbd3_op_end(egc, v);
 }

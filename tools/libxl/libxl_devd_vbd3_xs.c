@@ -351,4 +351,8 @@ void libxl__devd_vbd3_unlink_socket(libxl__gc *gc, devd_vbd3 *v, bool stopped)
     if (unlink(v->sock) && errno != ENOENT)
         LOGED(WARN, v->domid, "vbd3 %u: cannot remove %s", v->devid,
               v->sock);
+    /* And the journal a tapdisk that died with the ring left beside it
+     * (tapdisk's td_journal.h names it so). */
+    unlink(GCSPRINTF(VBD3_TD_SOCK_DIR "/ring-%u-%u.jnl", v->domid,
+                     v->devid));
 }
