@@ -9,6 +9,8 @@
 #    (tests/xen/suite/bench-devd.sh says how each is measured).
 #  - bench-mq (DRV_VCPUS=2 BENCH_SCENARIOS=bench-mq): blkback with one
 #    queue and with two, in a 2-vCPU guest: does multi-queue pay here?
+#  - bench-vhd: tapdisk serving a dynamic VHD (fully allocated, and fresh
+#    for the writes) against tapdisk serving a raw image, in one guest.
 # BENCH_TESTS="randread-4k-qd1 ..." narrows bench to the fio tests it
 # names (a quicker look at a few rows).
 # Writes one line per figure to BUILDDIR/tests/bench/results.txt.  No
@@ -48,10 +50,12 @@ END {
     name["vbd3copy"] = "tapdisk(copy-all)"; name["vbd3u"] = "tapdisk(uring-writes)"
     name["vbd3poll"] = "tapdisk(poll-wait)"
     name["vbd3o3"] = "tapdisk(8-page-ring)"
+    name["vbd3raw"] = "tapdisk(raw)"; name["vbd3vhd"] = "tapdisk(vhd)"
+    name["vbd3vhdnew"] = "tapdisk(vhd-fresh)"
     name["vbd-q1"] = "blkback(1-queue)"; name["vbd-q2"] = "blkback(2-queues)"
     print "# xl-devd bench " ver " " when " (under QEMU TCG: compare ratios, not absolutes)"
     for (t in tests) for (k in kinds) if ((k, t) in v) {
-        printf "bench %s %s %s %s ratio-to-blkback %s\n", t, (k in name ? name[k] : k), u[t], v[k, t], ratio(v[k, t], v[base[k], t])
+        printf "bench %s %s %s %s ratio-to-%s %s\n", t, (k in name ? name[k] : k), u[t], v[k, t], (base[k] in name ? name[base[k]] : base[k]), ratio(v[k, t], v[base[k], t])
     }
     # devd figures: ours and stock side by side; "-" where stock has no such device kind.
     for (key in keys) {

@@ -13,7 +13,7 @@ XEN=${XEN:-4.17}
 . "$SRC/scripts/xen-debian.sh"
 REL=$(xen_debian_release "$XEN") || { echo "mkimage: no Debian release for Xen $XEN" >&2; exit 1; }
 BED=$SRC/tests/xen
-PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,liburing2,fio,libasan8,libubsan1,init-system-helpers
+PKGS=xen-utils-$XEN,xenstore-utils,iproute2,kmod,bridge-utils,procps,qemu-system-xen,qemu-utils,liburing2,fio,libasan8,libubsan1,init-system-helpers
 mkdir -p "$CACHE"
 cd "$CACHE"
 log() { echo "mkimage: $*" >&2; }

@@ -13,7 +13,7 @@ if [ "$XEN" = 4.17 ] && [ "$DOM0" = stock ]; then
     XL_VBD3=/opt/xl-devd/sbin/xl VBD3_DOM0=" (dom0: this project's xl; 4.17's stock xl has no vbd3)"
 fi
 CHURN_CYCLES=${CHURN_CYCLES:-10}
-SCENARIOS=${SCENARIOS:-"vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
+SCENARIOS=${SCENARIOS:-"vbd vif qdisk 9pfs vbd3 vhd vbd3-hostile restart shutdown churn many slow-hotplug rebind api package"}
 XVDB=51728 XVDC=51744 XVDD=51760 XVDE=51776
 want() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
 
@@ -291,6 +291,97 @@ if want vbd3; then
     XL=$XL_DOM0
 fi
 
+# 3b'. vhd: a VHD image (format=vhd, backendtype=tap) served by tapdisk, read
+# back by qemu-img in the driver domain; tapdisk and devd killed mid-write.
+if want vhd; then
+    scenario vhd
+    XL=$XL_VBD3
+    if [ "$DEVD" = stock ]; then
+        skip "vhd: a VHD disk served by tapdisk" "Debian's xl devd has no vbd3"
+    else
+        V=/srv/v1.vhd SK=/var/run/xen/tapdisk/vbd3-$G1-$XVDC.sock
+        drv "rm -f $V; qemu-img create -q -f vpc -o subformat=dynamic,force_size=on $V 64M" >/dev/null
+        shared_guest && out=$(guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdc,format=vhd,target=$V")
+        ok $? "vhd: guest g1 gets a dynamic VHD disk (format=vhd, backendtype=tap) from drv$VBD3_DOM0" "$out"
+        G1=$(domid g1) SK=/var/run/xen/tapdisk/vbd3-$G1-$XVDC.sock
+        B5=$(be vbd3 "$G1" $XVDC)
+        wait_key "$B5/state" 4 60 && [ "$(xs $B5/params)" = "vhd:$V" ] &&
+            [ "$(xs $B5/sectors)" = 131072 ] && [ "$(xs $B5/feature-discard)" = 1 ]
+        ok $? "vhd: backend Connected: params vhd:, 64 MiB, feature-discard" \
+            "state=$(xs $B5/state) params=$(xs $B5/params) sectors=$(xs $B5/sectors) discard=$(xs $B5/feature-discard) error=$(xs $B5/hotplug-error)"
+        log=$(drv "grep -m1 'dynamic VHD' /var/log/xen/tapdisk-vbd3-$G1-$XVDC.log" | head -1)
+        case "$log" in *"32 blocks of 2048 KiB, 0 allocated"*) r=0;; *) r=1;; esac
+        ok $r "vhd: tapdisk opened it as a dynamic VHD, nothing allocated" "tapdisk: $log"
+        # The whole disk, random, flushed, read back; then qemu-img reads
+        # the same image in the driver domain.
+        out=$(dcmd "$G1" 'rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/xvdc bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdc bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/xvdc bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"' 300); r=$?
+        ok $r "vhd: 64 MiB random pattern over the whole disk reads back equal" "$out"
+        sum=${out%% *}
+        dsum=$(drv "qemu-img convert -f vpc -O raw $V /tmp/v1.raw && md5sum < /tmp/v1.raw | cut -d' ' -f1; rm -f /tmp/v1.raw" 120 | head -1)
+        [ -n "$sum" ] && [ "$sum" = "$dsum" ]
+        ok $? "vhd: qemu-img in the driver domain reads what the guest wrote" "guest $sum, qemu-img $dsum"
+        # Discard half the disk: zeros, and the image gives the space back.
+        before=$(drv "du -k $V | cut -f1" | head -1)
+        out=$(dcmd "$G1" "blkdiscard -o 0 -l 33554432 /dev/xvdc && dd if=/dev/xvdc bs=1M count=32 iflag=direct 2>/dev/null | tr -d '\\000' | wc -c" 120); r=$?
+        after=$(drv "du -k $V | cut -f1" | head -1)
+        holes=$(drv "qemu-img map -f vpc --output=json $V | grep -c '\"data\": false'" | head -1)
+        [ $r = 0 ] && [ "$(echo "$out" | tail -1)" = 0 ] && [ "${after:-99999}" -lt $(( ${before:-0} - 30000 )) ] && [ "${holes:-0}" -ge 1 ]
+        ok $? "vhd: discard of 32 MiB reads zeros, the image file's allocation shrinks, qemu-img maps holes" \
+            "non-zero bytes read: $(echo "$out" | tail -1); allocated $before KiB -> $after KiB; qemu-img map hole runs: $holes"
+        # Writers going on while tapdisk is killed (-9), then while devd and
+        # tapdisk both are: each time a new tapdisk takes the ring over and
+        # the guest's writes complete, every byte where it belongs.
+        writer() {
+            # (only the loop goes to the background, its output to a file:
+            # the agent waits for whatever holds its output open)
+            dcmd "$G1" "dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null; md5sum < /tmp/c | cut -d' ' -f1 > /tmp/c.sum; rm -f /tmp/wr.out; (for p in 1 2 3 4; do for i in 0 1 2 3 4 5 6 7; do dd if=/tmp/c of=/dev/xvdc bs=1M seek=\$((i * 8)) oflag=direct conv=notrunc 2>/dev/null || { echo FAIL \$p \$i; exit 1; }; done; done; sync; echo DONE) > /tmp/wr.out 2>&1 < /dev/null &" 60 >/dev/null
+        }
+        writer_done() {
+            local i o
+            for i in $(seq 120); do
+                o=$(dcmd "$G1" "cat /tmp/wr.out 2>/dev/null" 30)
+                case "$o" in *DONE*|*FAIL*) echo "$o"; return 0;; esac
+                sleep 2
+            done
+            echo "the guest's writer did not finish in 240 s: ${o:-nothing}"
+            return 1
+        }
+        pieces_ok() {   # every 8 MiB piece holds the writer's data
+            dcmd "$G1" 'c=$(cat /tmp/c.sum); for i in 0 1 2 3 4 5 6 7; do s=$(dd if=/dev/xvdc bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum | cut -d" " -f1); [ "$s" = "$c" ] || { echo "piece $i: $s, not $c"; exit 1; }; done; echo "8 pieces hold the data written"' 120
+        }
+        for how in tapdisk devd+tapdisk; do
+            l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
+            writer
+            sleep 3
+            kill_td="kill -9 \$(/opt/xl-devd/sbin/td-ctl -s $SK pid)"
+            if [ $how = tapdisk ]; then
+                drv "$kill_td" >/dev/null
+            else
+                drv "devd-ctl kill9; $kill_td; sleep 1; devd-ctl start" >/dev/null
+            fi
+            out=$(writer_done); r=$?
+            case "$out" in *DONE*) ;; *) r=1;; esac
+            ok $r "vhd: $how killed (-9) mid-write: the guest's writes complete" "$out; state=$(xs $B5/state) error=$(xs $B5/hotplug-error)"
+            out=$(pieces_ok); r=$?
+            [ $r = 0 ] && [ "$(xs $B5/state)" = 4 ]
+            ok $? "vhd: after $how was killed, the disk holds what the guest wrote, backend Connected" "$out state=$(xs $B5/state)"
+            log=$(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep -E 'vbd3 $XVDC: (ring taken over|its tapdisk died|adopted)' | tail -3; grep 'ring taken over from' /var/log/xen/tapdisk-vbd3-$G1-$XVDC.log | tail -1")
+            case "$log" in *"ring taken over by a new tapdisk"*"ring taken over from a tapdisk that died"*) r=0;; *) r=1;; esac
+            ok $r "vhd: after $how was killed, devd had a new tapdisk take the ring over, answering what the dead one owed" "$log"
+        done
+        dsum=$(drv "qemu-img convert -f vpc -O raw $V /tmp/v1.raw && md5sum < /tmp/v1.raw | cut -d' ' -f1; rm -f /tmp/v1.raw" 120 | head -1)
+        sum=$(dcmd "$G1" 'for i in 0 1 2 3 4 5 6 7; do cat /tmp/c; done | md5sum | cut -d" " -f1' 60 | head -1)
+        [ -n "$sum" ] && [ "$sum" = "$dsum" ]
+        ok $? "vhd: after the kills, qemu-img in the driver domain reads what the guest wrote" "guest $sum, qemu-img $dsum"
+        detach g1 xvdc vbd3 "$G1" $XVDC
+        ok $? "vhd: detach removes the backend" "state=$(xs $B5/state)"
+        out=$(drv "ls /var/run/xen/tapdisk/")
+        case "$out" in *"vbd3-$G1-$XVDC.sock"*|*"ring-$G1-$XVDC.jnl"*) r=1;; *) r=0;; esac
+        ok $r "vhd: the released device left no socket or journal" "$out"
+    fi
+    XL=$XL_DOM0
+fi
+
 # 3c. vbd3-hostile: a guest writes malformed frontend keys
 if want vbd3-hostile; then
     scenario vbd3-hostile
@@ -476,14 +567,27 @@ if want vbd3-hostile; then
         n=$(drv "pgrep -x tapdisk | wc -l" | head -1)
         [ "$n" = 1 ]
         ok $? "vbd3-hostile: only the good disk's tapdisk remains" "tapdisks: $n"
-        # Its tapdisk dies: that device goes Closed with the reason; devd
-        # and the vbd disk go on.
-        drv "pkill -9 -x tapdisk" >/dev/null
+        # Its tapdisk dies: another takes the ring over and the disk goes
+        # on; if each one dies (a request that kills tapdisk would kill
+        # every successor), the fourth death in a minute closes the device,
+        # saying why.  devd and the vbd disk go on throughout.
         B8=$(be vbd3 "$G8" $XVDB)
+        l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
+        taken_over() {  # N: the N-th takeover since l0 is logged
+            drv "for i in \$(seq 60); do [ \$(tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep -c 'vbd3 $XVDB: ring taken over') -ge $1 ] && exit 0; sleep 0.5; done; exit 1" 60 >/dev/null
+        }
+        drv "pkill -9 -x tapdisk" >/dev/null
+        taken_over 1 && out=$(guest_rw "$G8" xvdb); r=$?
+        [ $r = 0 ] && [ "$(xs $B8/state)" = 4 ]
+        ok $? "vbd3-hostile: tapdisk killed -> another takes the ring over, the disk still works" \
+            "$out state=$(xs $B8/state) error=$(xs $B8/hotplug-error); devd: $(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep 'vbd3 $XVDB' | tail -3")"
+        for k in 2 3; do drv "pkill -9 -x tapdisk" >/dev/null; taken_over $k; done
+        drv "pkill -9 -x tapdisk" >/dev/null
         wait_key "$B8/state" 6 30
         err=$(xs "$B8/hotplug-error")
-        case "$err" in *"tapdisk died"*) r=0;; *) r=1;; esac
-        ok $r "vbd3-hostile: tapdisk killed -> that device Closed, hotplug-error says so" "state=$(xs $B8/state) error=$err"
+        case "$err" in *"tapdisk died 3 times in 60 s"*) r=0;; *) r=1;; esac
+        ok $r "vbd3-hostile: its tapdisk killed 4 times in a minute -> that device Closed, hotplug-error says so" \
+            "state=$(xs $B8/state) error=$err; devd: $(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep 'vbd3 $XVDB' | tail -4")"
         out=$(guest_rw "$G8" xvdd); r=$?
         [ $r = 0 ] && drv "kill -0 $DP" >/dev/null
         ok $? "vbd3-hostile: tapdisk killed -> devd alive, the vbd disk still works" "$out"
@@ -653,6 +757,37 @@ if want bench; then
     bench_all vbd3o3 "$GO" xvdd /srv/b-vbd3.img
     $XL destroy go 2>/dev/null
     wait_gone "$(be vbd3 "$GO" $XVDD)" 60
+    XL=$XL_DOM0
+fi
+# bench-vhd: tapdisk serving a dynamic VHD against the same tapdisk serving
+# a raw image, in one guest (ratios to the raw disk): a fully allocated
+# VHD for every row, and for the writes also fresh VHDs (one per test), so
+# that the cost of allocating blocks shows.
+if want bench-vhd; then
+    scenario bench-vhd
+    XL=$XL_VBD3
+    RT=${BENCH_SECONDS:-20}
+    out=$(drv "rm -f /srv/bv-*; dd if=/dev/zero of=/srv/bv-raw.img bs=1M count=128 2>/dev/null && qemu-img create -q -f vpc -o subformat=dynamic,force_size=on /srv/bv-full.vhd 128M && qemu-io -f vpc -c 'write -P 0 0 128M' /srv/bv-full.vhd >/dev/null && for n in 1 2 3; do qemu-img create -q -f vpc -o subformat=dynamic,force_size=on /srv/bv-new\$n.vhd 128M || exit 1; done; sync" 300); r=$?
+    ok $r "bench-vhd: a raw image, a fully allocated VHD and three fresh ones" "$out"
+    GUEST_MEM=512 guest_up gv "backend=drv,backendtype=tap,vdev=xvdb,format=raw,target=/srv/bv-raw.img" \
+                "backend=drv,backendtype=tap,vdev=xvdc,format=vhd,target=/srv/bv-full.vhd"
+    GV=$(domid gv)
+    wait_key "$(be vbd3 "$GV" $XVDB)/state" 4 60 && wait_key "$(be vbd3 "$GV" $XVDC)/state" 4 60
+    ok $? "bench-vhd: guest up with a raw and a VHD vbd3 disk" "$(cat /run/gv.create 2>/dev/null)"
+    BASE=vbd3raw bench_all vbd3raw "$GV" xvdb /srv/bv-raw.img
+    BASE=vbd3raw bench_all vbd3vhd "$GV" xvdc /srv/bv-full.vhd
+    for t in "randwrite-4k-qd1 randwrite 4k 1 1" "randwrite-4k-qd32 randwrite 4k 32 2" \
+             "seqwrite-1m write 1M 8 3"; do
+        set -- $t
+        bx=$(be vbd3 "$GV" $XVDD)
+        out=$(guest_attach gv "backend=drv,backendtype=tap,vdev=xvdd,format=vhd,target=/srv/bv-new$5.vhd") &&
+            wait_key "$bx/state" 4 60
+        ok $? "bench-vhd: a fresh VHD attached for $1" "$out"
+        BASE=vbd3raw bench_row vbd3vhdnew "$GV" xvdd "$1" "$2" "$3" "$4"
+        detach gv xvdd vbd3 "$GV" $XVDD
+    done
+    $XL destroy gv 2>/dev/null
+    wait_gone "$(be vbd3 "$GV" $XVDC)" 60
     XL=$XL_DOM0
 fi
 
