@@ -222,6 +222,11 @@ connected() { # KIND DOMID DEVID TIMEOUT: backend Connected and (non-QEMU) scrip
 # Pattern check inside a guest: write 8 MiB of random data, read back.
 GUEST_RW='dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null && dd if=/tmp/p of=/dev/DEV bs=1M oflag=direct conv=fsync 2>/dev/null && a=$(md5sum < /tmp/p) && b=$(dd if=/dev/DEV bs=1M count=8 iflag=direct 2>/dev/null | md5sum) && echo "${a%% *} ${b%% *}" && [ "$a" = "$b" ]'
 guest_rw() { dcmd "$1" "${GUEST_RW//DEV/$2}" 120; }
+# guest_pattern DOMID DEV: a random pattern over the whole 64 MiB disk in
+# 8 MiB pieces (the guest has little memory for /tmp), each flushed, read
+# back and compared; prints the whole disk's md5 and "8 pieces equal".
+GUEST_PATTERN='rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/DEV bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/DEV bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/DEV bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"'
+guest_pattern() { dcmd "$1" "${GUEST_PATTERN//DEV/$2}" 300; }
 guest_read() { dcmd "$1" "dd if=/dev/$2 bs=1M count=8 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1" 60; }
 qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not our own bash -c
 # loops_left PATTERN: how many loop devices in the driver domain match,

@@ -216,7 +216,7 @@ if want vbd3; then
         # Data integrity over the whole disk: a random pattern, flushed,
         # read back, checksums equal in the guest and in the driver domain.
         # (in 8 MiB pieces: the guest has little memory for /tmp)
-        out=$(dcmd "$G1" 'rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/xvdb bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdb bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/xvdb bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"' 300); r=$?
+        out=$(guest_pattern "$G1" xvdb); r=$?
         ok $r "vbd3: 64 MiB random pattern over the whole disk reads back equal" "$out"
         sum=${out%% *}
         dsum=$(drv "md5sum < /srv/t1.img | cut -d' ' -f1" 120 | head -1)
@@ -299,7 +299,7 @@ if want vhd; then
     if [ "$DEVD" = stock ]; then
         skip "vhd: a VHD disk served by tapdisk" "Debian's xl devd has no vbd3"
     else
-        V=/srv/v1.vhd SK=/var/run/xen/tapdisk/vbd3-$G1-$XVDC.sock
+        V=/srv/v1.vhd
         drv "rm -f $V; qemu-img create -q -f vpc -o subformat=dynamic,force_size=on $V 64M" >/dev/null
         shared_guest && out=$(guest_attach g1 "backend=drv,backendtype=tap,vdev=xvdc,format=vhd,target=$V")
         ok $? "vhd: guest g1 gets a dynamic VHD disk (format=vhd, backendtype=tap) from drv$VBD3_DOM0" "$out"
@@ -314,7 +314,7 @@ if want vhd; then
         ok $r "vhd: tapdisk opened it as a dynamic VHD, nothing allocated" "tapdisk: $log"
         # The whole disk, random, flushed, read back; then qemu-img reads
         # the same image in the driver domain.
-        out=$(dcmd "$G1" 'rm -f /tmp/w /tmp/r; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null && md5sum < /tmp/c >> /tmp/w && dd if=/tmp/c of=/dev/xvdc bs=1M seek=$((i * 8)) oflag=direct conv=notrunc,fsync 2>/dev/null || exit 1; done; sync; for i in 0 1 2 3 4 5 6 7; do dd if=/dev/xvdc bs=1M skip=$((i * 8)) count=8 iflag=direct 2>/dev/null | md5sum >> /tmp/r; done; rm -f /tmp/c; cmp -s /tmp/w /tmp/r || { paste /tmp/w /tmp/r; exit 1; }; a=$(dd if=/dev/xvdc bs=1M iflag=direct 2>/dev/null | md5sum); echo "${a%% *} 8 pieces equal"' 300); r=$?
+        out=$(guest_pattern "$G1" xvdc); r=$?
         ok $r "vhd: 64 MiB random pattern over the whole disk reads back equal" "$out"
         sum=${out%% *}
         dsum=$(drv "qemu-img convert -f vpc -O raw $V /tmp/v1.raw && md5sum < /tmp/v1.raw | cut -d' ' -f1; rm -f /tmp/v1.raw" 120 | head -1)
