@@ -467,9 +467,8 @@ static bool take(td_disk *d, const uint8_t *entry)
     unsigned int bound = copying() ? td_req_max_pages(entry) : 0;
     td_io *io = r->free_ios;
     uint8_t *buf = NULL;
-    uint32_t js;
-
     bool owed = r->owed_next < r->nowed;
+    uint32_t js;
 
     if (!io || (entry[0] == TD_OP_WRITE_BARRIER && r->inflight))
         return false;

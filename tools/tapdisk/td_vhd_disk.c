@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,20 +373,27 @@ static int clear_bits(td_disk *d, td_vhd_disk *v, uint32_t blk,
 /*
  * A slot for block blk: one given back, or a new one at the end, the
  * footer moved past it first.  Its bitmap all ones: its data area is a
- * hole (new, or punched when it was given back).  Both reach the disk
+ * hole (new, or punched just now).  Both reach the disk
  * before the BAT entry names the block (power loss); the entry is written
  * before any write to the block is answered (a tapdisk killed, or
  * restarted, loses nothing it answered).
  */
 static int allocate(td_disk *d, td_vhd_disk *v, uint32_t blk)
 {
-    uint64_t slot = td_vhd_slot(&v->g);
-    bool append = !v->nfree;
-    uint64_t at = append ? v->alloc_end
-                         : (uint64_t)v->free_slots[v->nfree - 1] *
-                           TD_VHD_SECTOR;
+    uint64_t slot = td_vhd_slot(&v->g), at = 0;
+    bool append = true;
     int err;
 
+    /* A slot given back is punched again here: its discard may have
+     * failed, or an earlier tapdisk may have died before punching it.
+     * One that cannot be is left alone. */
+    while (append && v->nfree) {
+        at = (uint64_t)v->free_slots[--v->nfree] * TD_VHD_SECTOR;
+        append = fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           (off_t)at, (off_t)slot) != 0;
+    }
+    if (append)
+        at = v->alloc_end;
     if (at / TD_VHD_SECTOR >= TD_VHD_UNUSED)
         return ENOSPC;          /* past what a BAT entry can name */
     if (append && (err = write_at(d->fd, v->footer, TD_VHD_FOOTER,
@@ -398,8 +406,6 @@ static int allocate(td_disk *d, td_vhd_disk *v, uint32_t blk)
         return errno;
     if (append)
         v->alloc_end = at + slot;
-    else
-        v->nfree--;
     v->bat[blk] = (uint32_t)(at / TD_VHD_SECTOR);
     v->state[blk] = BLK_FULL;
     v->allocated++;
