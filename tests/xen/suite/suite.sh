@@ -328,19 +328,23 @@ if want vhd; then
         [ $r = 0 ] && [ "$(echo "$out" | tail -1)" = 0 ] && [ "${after:-99999}" -lt $(( ${before:-0} - 30000 )) ] && [ "${holes:-0}" -ge 1 ]
         ok $? "vhd: discard of 32 MiB reads zeros, the image file's allocation shrinks, qemu-img maps holes" \
             "non-zero bytes read: $(echo "$out" | tail -1); allocated $before KiB -> $after KiB; qemu-img map hole runs: $holes"
-        # Writers going on while tapdisk is killed (-9), then while devd and
-        # tapdisk both are: each time a new tapdisk takes the ring over and
-        # the guest's writes complete, every byte where it belongs.
+        # A guest writing, passes of 8 MiB pieces over the whole disk, until
+        # told to stop (then it ends its pass): tapdisk is killed (-9) in
+        # the middle, then devd and tapdisk both are.  Each time a new
+        # tapdisk takes the ring over, the pass the kill cut into completes
+        # and the writes go on; then every byte is where it belongs.
         writer() {
             # (only the loop goes to the background, its output to a file:
             # the agent waits for whatever holds its output open)
-            dcmd "$G1" "dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null; md5sum < /tmp/c | cut -d' ' -f1 > /tmp/c.sum; rm -f /tmp/wr.out; (for p in 1 2 3 4; do for i in 0 1 2 3 4 5 6 7; do dd if=/tmp/c of=/dev/xvdc bs=1M seek=\$((i * 8)) oflag=direct conv=notrunc 2>/dev/null || { echo FAIL \$p \$i; exit 1; }; done; done; sync; echo DONE) > /tmp/wr.out 2>&1 < /dev/null &" 60 >/dev/null
+            dcmd "$G1" "dd if=/dev/urandom of=/tmp/c bs=1M count=8 2>/dev/null; md5sum < /tmp/c | cut -d' ' -f1 > /tmp/c.sum; rm -f /tmp/wr.out /tmp/stop; (p=0; while [ ! -f /tmp/stop ]; do p=\$((p + 1)); for i in 0 1 2 3 4 5 6 7; do dd if=/tmp/c of=/dev/xvdc bs=1M seek=\$((i * 8)) oflag=direct conv=notrunc 2>/dev/null || { echo FAIL \$p \$i; exit 1; }; done; echo pass \$p; done; sync; echo DONE) > /tmp/wr.out 2>&1 < /dev/null &" 60 >/dev/null
         }
+        passes() { dcmd "$G1" "grep -c '^pass' /tmp/wr.out" 30 | head -1; }
         writer_done() {
             local i o
+            dcmd "$G1" "touch /tmp/stop" 30 >/dev/null
             for i in $(seq 120); do
                 o=$(dcmd "$G1" "cat /tmp/wr.out 2>/dev/null" 30)
-                case "$o" in *DONE*|*FAIL*) echo "$o"; return 0;; esac
+                case "$o" in *DONE*|*FAIL*) echo "$o" | tail -3 | tr '\n' ' '; return 0;; esac
                 sleep 2
             done
             echo "the guest's writer did not finish in 240 s: ${o:-nothing}"
@@ -352,22 +356,30 @@ if want vhd; then
         for how in tapdisk devd+tapdisk; do
             l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
             writer
-            sleep 3
+            sleep 2
+            k0=$(passes)
             kill_td="kill -9 \$(/opt/xl-devd/sbin/td-ctl -s $SK pid)"
             if [ $how = tapdisk ]; then
                 drv "$kill_td" >/dev/null
             else
                 drv "devd-ctl kill9; $kill_td; sleep 1; devd-ctl start" >/dev/null
             fi
+            # Taken over: then the writer goes on a while before it stops.
+            drv "for i in \$(seq 120); do tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep -q 'vbd3 $XVDC: ring taken over' && exit 0; sleep 0.5; done; exit 1" 90 >/dev/null
+            sleep 3
             out=$(writer_done); r=$?
+            k1=$(passes)
             case "$out" in *DONE*) ;; *) r=1;; esac
-            ok $r "vhd: $how killed (-9) mid-write: the guest's writes complete" "$out; state=$(xs $B5/state) error=$(xs $B5/hotplug-error)"
+            [ $r = 0 ] && [ "${k1:-0}" -gt "${k0:-0}" ]
+            ok $? "vhd: $how killed (-9) mid-write: the guest's writes go on and complete" \
+                "writer: $out; passes before the kill $k0, at the end $k1; state=$(xs $B5/state) error=$(xs $B5/hotplug-error)"
             out=$(pieces_ok); r=$?
             [ $r = 0 ] && [ "$(xs $B5/state)" = 4 ]
             ok $? "vhd: after $how was killed, the disk holds what the guest wrote, backend Connected" "$out state=$(xs $B5/state)"
             log=$(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep -E 'vbd3 $XVDC: (ring taken over|its tapdisk died|adopted)' | tail -3; grep 'ring taken over from' /var/log/xen/tapdisk-vbd3-$G1-$XVDC.log | tail -1")
             case "$log" in *"ring taken over by a new tapdisk"*"ring taken over from a tapdisk that died"*) r=0;; *) r=1;; esac
             ok $r "vhd: after $how was killed, devd had a new tapdisk take the ring over, answering what the dead one owed" "$log"
+            say "vhd: $how killed with the guest $k0 pass(es) in: $(echo "$log" | tail -1 | sed 's/.*: ring taken over/ring taken over/')"
         done
         dsum=$(drv "qemu-img convert -f vpc -O raw $V /tmp/v1.raw && md5sum < /tmp/v1.raw | cut -d' ' -f1; rm -f /tmp/v1.raw" 120 | head -1)
         sum=$(dcmd "$G1" 'for i in 0 1 2 3 4 5 6 7; do cat /tmp/c; done | md5sum | cut -d" " -f1' 60 | head -1)
