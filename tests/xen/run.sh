@@ -75,7 +75,7 @@ XEN=$XEN "$S/tests/xen/mkimage.sh" "$CACHE" "$STAGE" "$S" || { echo "Bail out! i
 rm -rf "$ART"; mkdir -p "$ART/share"
 cat > "$ART/share/cmd" <<CMD
 #!/bin/bash
-$(env | grep -E '^(BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)|DRV_VCPUS)=[0-9]+$|^BENCH_(KINDS|TESTS)=[a-z0-9 -]+$' | sed 's/^\(BENCH_[A-Z]*=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD DEVD_BUILD="$DEVD_BUILD" CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package}" /etc/xen/bed/suite.sh
+$(env | grep -E '^(BENCH_(SECONDS|ATTACHES|CYCLES|ADOPT)|DRV_VCPUS)=[0-9]+$|^BENCH_(KINDS|TESTS)=[a-z0-9 -]+$' | sed 's/^\(BENCH_[A-Z]*=\)\(.*\)/\1"\2"/' | tr '\n' ' ')XEN=$XEN DOM0=$DOM0 XL=$DOM0_XL DEVD=$DEVD DEVD_BUILD="$DEVD_BUILD" CHURN_CYCLES=${CHURN_CYCLES:-10} SCENARIOS="${SCENARIOS:-vbd vif qdisk 9pfs vbd3 vhd vbd3-hostile restart shutdown churn many slow-hotplug rebind api package}" /etc/xen/bed/suite.sh
 rc=\$?
 # artifacts: the driver domain's logs (its root disk, now that it is gone), consoles
 mkdir -p /mnt/drv /share/drv; mount /dev/vdb /mnt/drv && cp -a /mnt/drv/var/log/xen/. /share/drv/ && umount /mnt/drv
@@ -169,7 +169,7 @@ rc=$(cat "$ART/share/rc" 2>/dev/null)
 
 # Which scenarios failed (the first word of each test's name).
 echo "# scenario summary ($DEVD devd):"
-for s in setup demo vbd vif qdisk 9pfs vbd3 vbd3-hostile restart shutdown churn many slow-hotplug rebind api package bench bench-devd sanitizers; do
+for s in setup demo vbd vif qdisk 9pfs vbd3 vhd vbd3-hostile restart shutdown churn many slow-hotplug rebind api package bench bench-devd bench-vhd sanitizers; do
     p=$(grep -cE "^ok [0-9]+ - $s:" "$out"); f=$(grep -cE "^not ok [0-9]+ - $s:" "$out")
     [ $((p + f)) = 0 ] && continue
     [ "$f" = 0 ] && st=passes || st="FAILS ($f of $((p + f)) checks)"
