@@ -378,7 +378,9 @@ if want vhd; then
             ok $? "vhd: after $how was killed, the disk holds what the guest wrote, backend Connected" "$out state=$(xs $B5/state)"
             log=$(drv "tail -n +$((l0 + 1)) /var/log/xen/xldevd.log | grep -E 'vbd3 $XVDC: (ring taken over|its tapdisk died|adopted)' | tail -3; grep 'ring taken over from' /var/log/xen/tapdisk-vbd3-$G1-$XVDC.log | tail -1")
             case "$log" in *"ring taken over by a new tapdisk"*"ring taken over from a tapdisk that died"*) r=0;; *) r=1;; esac
-            ok $r "vhd: after $how was killed, devd had a new tapdisk take the ring over, answering what the dead one owed" "$log"
+            ok $r "vhd: after $how was killed, devd had a new tapdisk take the live ring over" "$log"
+            # How many requests the dead one owed is chance (tapdisk answers
+            # most at once): a figure; test_td_frontend makes it many.
             say "vhd: $how killed with the guest $k0 pass(es) in: $(echo "$log" | tail -1 | sed 's/.*: ring taken over/ring taken over/')"
         done
         dsum=$(drv "qemu-img convert -f vpc -O raw $V /tmp/v1.raw && md5sum < /tmp/v1.raw | cut -d' ' -f1; rm -f /tmp/v1.raw" 120 | head -1)
