@@ -12,14 +12,12 @@
 #include "td_vhd.h"
 
 /* Where the fields are, in bytes from the start of each structure. */
-#define F_COOKIE 0
 #define F_VERSION 12
 #define F_DATA_OFF 16
 #define F_CURRENT_SIZE 48
 #define F_TYPE 60
 #define F_CHECKSUM 64
 #define F_UUID 68
-#define H_COOKIE 0
 #define H_DATA_OFF 8
 #define H_TABLE_OFF 16
 #define H_VERSION 24
@@ -53,26 +51,38 @@ uint32_t td_vhd_checksum(const uint8_t *p, size_t len, size_t csum_at)
     return ~sum;
 }
 
+/* What footer and header share: a cookie (at 0), a checksum and version
+ * 1.0.  what names the structure in why; vname its version field. */
+static int check_struct(const uint8_t *p, size_t len, const char *what,
+                        const char *cookie, size_t csum_at, const char *vname,
+                        size_t version_at, char *why, size_t wl)
+{
+    uint32_t csum = be32(p + csum_at), sum = td_vhd_checksum(p, len, csum_at);
+
+    if (memcmp(p, cookie, 8)) {
+        snprintf(why, wl, "%s: no \"%s\" cookie", what, cookie);
+        return -1;
+    }
+    if (sum != csum) {
+        snprintf(why, wl, "%s: checksum 0x%08x, the bytes give 0x%08x", what,
+                 csum, sum);
+        return -1;
+    }
+    if (be32(p + version_at) != VERSION_1_0) {
+        snprintf(why, wl, "%s: %s 0x%08x, not 1.0", what, vname,
+                 be32(p + version_at));
+        return -1;
+    }
+    return 0;
+}
+
 int td_vhd_parse_footer(const uint8_t *p, td_vhd_footer *f, char *why,
                         size_t wl)
 {
-    uint32_t csum = be32(p + F_CHECKSUM);
-
     memset(f, 0, sizeof(*f));
-    if (memcmp(p + F_COOKIE, "conectix", 8)) {
-        snprintf(why, wl, "footer: no \"conectix\" cookie");
+    if (check_struct(p, TD_VHD_FOOTER, "footer", "conectix", F_CHECKSUM,
+                     "file format version", F_VERSION, why, wl))
         return EINVAL;
-    }
-    if (td_vhd_checksum(p, TD_VHD_FOOTER, F_CHECKSUM) != csum) {
-        snprintf(why, wl, "footer: checksum 0x%08x, the bytes give 0x%08x",
-                 csum, td_vhd_checksum(p, TD_VHD_FOOTER, F_CHECKSUM));
-        return EINVAL;
-    }
-    if (be32(p + F_VERSION) != VERSION_1_0) {
-        snprintf(why, wl, "footer: file format version 0x%08x, not 1.0",
-                 be32(p + F_VERSION));
-        return EINVAL;
-    }
     f->type = (int)be32(p + F_TYPE);
     if (f->type != TD_VHD_FIXED && f->type != TD_VHD_DYNAMIC &&
         f->type != TD_VHD_DIFF) {
@@ -113,23 +123,10 @@ static void parent_name(const uint8_t *p, char *out, size_t ol)
 int td_vhd_parse_header(const uint8_t *p, td_vhd_header *h, char *why,
                         size_t wl)
 {
-    uint32_t csum = be32(p + H_CHECKSUM);
-
     memset(h, 0, sizeof(*h));
-    if (memcmp(p + H_COOKIE, "cxsparse", 8)) {
-        snprintf(why, wl, "header: no \"cxsparse\" cookie");
+    if (check_struct(p, TD_VHD_HEADER, "header", "cxsparse", H_CHECKSUM,
+                     "version", H_VERSION, why, wl))
         return EINVAL;
-    }
-    if (td_vhd_checksum(p, TD_VHD_HEADER, H_CHECKSUM) != csum) {
-        snprintf(why, wl, "header: checksum 0x%08x, the bytes give 0x%08x",
-                 csum, td_vhd_checksum(p, TD_VHD_HEADER, H_CHECKSUM));
-        return EINVAL;
-    }
-    if (be32(p + H_VERSION) != VERSION_1_0) {
-        snprintf(why, wl, "header: version 0x%08x, not 1.0",
-                 be32(p + H_VERSION));
-        return EINVAL;
-    }
     h->table_off = be64(p + H_TABLE_OFF);
     h->entries = be32(p + H_ENTRIES);
     h->block = be32(p + H_BLOCK);

@@ -29,6 +29,7 @@ typedef struct td_vhd_disk {
     uint8_t *bm;                /* one bitmap's bytes */
     uint8_t footer[TD_VHD_FOOTER];      /* as it is at the end */
     uint64_t alloc_end;         /* the end footer: a new block goes here */
+    uint32_t nused;             /* blocks the BAT named at open */
     uint64_t allocated, given_back;     /* blocks, since it was opened */
     uint32_t *free_slots, nfree;        /* slots to use again (sectors) */
     uint32_t *pend, npend;      /* freed; usable once the BAT says so */
@@ -144,7 +145,7 @@ static void find_free_slots(td_vhd_disk *v, const uint32_t *sorted,
 
 static int read_bat(td_disk *d, td_vhd_disk *v, char *why, size_t wl)
 {
-    uint32_t i, n, *scratch = calloc(v->g.nblocks, sizeof(*scratch));
+    uint32_t i, *scratch = calloc(v->g.nblocks, sizeof(*scratch));
     uint8_t *raw = (uint8_t *)v->bat;
     int err;
 
@@ -159,10 +160,10 @@ static int read_bat(td_disk *d, td_vhd_disk *v, char *why, size_t wl)
                     (uint32_t)raw[4 * i + 1] << 16 |
                     (uint32_t)raw[4 * i + 2] << 8 | raw[4 * i + 3];
     if (!err)
-        err = td_vhd_check_bat(&v->g, v->bat, scratch, &n, &v->alloc_end,
-                               why, wl);
+        err = td_vhd_check_bat(&v->g, v->bat, scratch, &v->nused,
+                               &v->alloc_end, why, wl);
     if (!err)
-        find_free_slots(v, scratch, n);
+        find_free_slots(v, scratch, v->nused);
     free(scratch);
     return err;
 }
@@ -230,15 +231,6 @@ static int open_dynamic(td_disk *d, td_vhd_disk *v, const td_vhd_footer *f,
     return err;
 }
 
-static uint32_t count_allocated(const td_vhd_disk *v)
-{
-    uint32_t i, n = 0;
-
-    for (i = 0; i < v->g.nblocks; i++)
-        n += v->bat[i] != TD_VHD_UNUSED;
-    return n;
-}
-
 int td_vhd_open(td_disk *d, bool ro, char *why, size_t wl)
 {
     td_vhd_disk *v = calloc(1, sizeof(*v));
@@ -280,7 +272,7 @@ int td_vhd_open(td_disk *d, bool ro, char *why, size_t wl)
         td_log("%s: a dynamic VHD of %" PRIu64 " bytes, %" PRIu32 " blocks"
                " of %" PRIu32 " KiB, %" PRIu32 " allocated, %" PRIu32
                " free slot(s)", d->path, f.size, v->g.nblocks,
-               v->g.block >> 10, count_allocated(v), v->nfree);
+               v->g.block >> 10, v->nused, v->nfree);
     return 0;
 }
 
