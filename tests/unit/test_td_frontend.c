@@ -823,11 +823,28 @@ static void test_killed_and_taken_over_barriers(void **s)
                     .kills = 6 });
 }
 
+/* The same on the synchronous engine and on poll's loop. */
+static void test_killed_and_taken_over_synchronous(void **s)
+{
+    run(&(run_cfg){ .env = "FAKEXEN_NO_URING=1", .rings = 2,
+                    .requests = 3000, .depth = 8, .burst = 4,
+                    .mode = NOTIFY_ASKED, .control = true, .kills = 4 });
+}
+
+static void test_killed_and_taken_over_poll_loop(void **s)
+{
+    run(&(run_cfg){ .env = "TAPDISK_WAIT=poll", .rings = 2,
+                    .requests = 3000, .depth = 8, .burst = 4,
+                    .mode = NOTIFY_ALWAYS, .control = true, .kills = 4 });
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_and_taken_over),
         cmocka_unit_test(test_killed_and_taken_over_barriers),
+        cmocka_unit_test(test_killed_and_taken_over_synchronous),
+        cmocka_unit_test(test_killed_and_taken_over_poll_loop),
         cmocka_unit_test(test_barrier_then_more_io_uring),
         cmocka_unit_test(test_barrier_then_more_synchronous),
         cmocka_unit_test(test_barrier_then_more_poll_loop),
