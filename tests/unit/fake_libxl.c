@@ -227,6 +227,19 @@ void fake_xs_rm(const char *path)
     }
 }
 
+int fake_logged(const char *substr, char *line, size_t len)
+{
+    unsigned int i, first = W.nlogs > FAKE_LOGS ? W.nlogs - FAKE_LOGS : 0;
+
+    for (i = first; i < W.nlogs; i++)
+        if (strstr(W.logs[i % FAKE_LOGS], substr)) {
+            if (line)
+                snprintf(line, len, "%s", W.logs[i % FAKE_LOGS]);
+            return W.log_level[i % FAKE_LOGS];
+        }
+    return -1;
+}
+
 void fake_xs_reset(void)
 {
     fake_xs_rm("");
@@ -470,6 +483,11 @@ void fake_log(fake_level l, int domid, int errnoval, const char *fmt, ...)
     va_end(ap);
     W.nlog[l]++;
     snprintf(W.last_log, sizeof(W.last_log), "%s", line);
+    /* (a line cut at the slot's size: the tests look at their starts) */
+    memcpy(W.logs[W.nlogs % FAKE_LOGS], line, sizeof(W.logs[0]) - 1);
+    W.logs[W.nlogs % FAKE_LOGS][sizeof(W.logs[0]) - 1] = '\0';
+    W.log_level[W.nlogs % FAKE_LOGS] = l;
+    W.nlogs++;
     if (getenv("FAKE_LIBXL_VERBOSE"))
         fprintf(stderr, "[%d] d%d %s\n", l, domid, line);
 }

@@ -22,6 +22,10 @@ typedef struct {
     bool xs_fail_reads, xs_fail_writes, watch_fail, no_domid;
     int nlog[4];
     char last_log[512];
+#define FAKE_LOGS 64
+    char logs[FAKE_LOGS][256];      /* the last lines, and their levels */
+    int log_level[FAKE_LOGS];
+    unsigned int nlogs;
 } fake_world;
 
 extern fake_world W;
@@ -31,6 +35,9 @@ void fake_xs_write_len(const char *path, const char *value, unsigned int len);
 const char *fake_xs_get(const char *path);
 void fake_xs_rm(const char *path);
 void fake_xs_reset(void);
+/* The level of the first of the last FAKE_LOGS lines holding substr (the
+ * line in line[len] if not NULL), or -1. */
+int fake_logged(const char *substr, char *line, size_t len);
 /* A watch event on event_path, as xenstored would send it. */
 void fake_fire(libxl_ctx *ctx, const char *event_path);
 /* libxl_ao_abort on the handler. */

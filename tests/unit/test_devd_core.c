@@ -10,6 +10,8 @@
 #include "fake_libxl.h"
 #include "libxl_devd_internal.h"
 
+#include <time.h>
+
 #define BE "/local/domain/5/backend"
 
 static libxl_ctx ctx_s;
@@ -251,6 +253,75 @@ static void stop(void)
     assert_int_equal(W.registered, 0);
 }
 
+/*----- where an operation's time went -----*/
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { 0, ms * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/* The figures of the last timing line: total, devd, slot, ext. */
+static void timing_of_last(const char *what, const char *ext, double v[4])
+{
+    char fmt[128];
+    const char *t = strstr(W.last_log, "timing: ");
+
+    assert_non_null(t);
+    snprintf(fmt, sizeof(fmt), "timing: %s total=%%lf devd=%%lf slot=%%lf"
+             " %s=%%lf ms", what, ext);
+    assert_int_equal(sscanf(t, fmt, &v[0], &v[1], &v[2], &v[3]), 4);
+    /* The parts add up to the whole (rounding aside). */
+    assert_true(v[1] + v[2] + v[3] > v[0] - 0.3 &&
+                v[1] + v[2] + v[3] < v[0] + 0.3);
+}
+
+/* Each operation's end logs where its time went: the wait for someone
+ * else's work and for a slot are told apart from devd's own share. */
+static void test_op_timing(void **s)
+{
+    double v[4];
+
+    start();
+    dds->slots = 1;
+    be_write("fake/7/1", 2, 1);
+    fire("fake/7/1/state");
+    be_write("fake/7/2", 2, 1);
+    fire("fake/7/2/state");     /* queued behind the first */
+    assert_int_equal(K.nops, 1);
+    libxl__devd_op_what(K.ops[0], "attach");
+    libxl__devd_op_ext_begin(K.ops[0], "script");
+    sleep_ms(40);
+    libxl__devd_op_ext_end(K.ops[0]);
+    libxl__devd_op_ext_end(K.ops[0]);       /* (once only) */
+    end_op(0, END_UP);
+    /* The first: the script's 40 ms are not devd's. */
+    timing_of_last("attach", "script", v);
+    assert_true(v[3] >= 40.0);
+    assert_true(v[1] < 10.0 && v[2] < 10.0);
+    assert_int_equal(K.nops, 1);
+    assert_string_equal(K.ops[0]->dev->kind, "fake");
+    assert_int_equal(K.ops[0]->dev->devid, 2);
+    libxl__devd_op_what(K.ops[0], "attach");
+    libxl__devd_op_ext_begin(K.ops[0], "tapdisk");
+    sleep_ms(10);
+    /* Still waiting at its end: counted as the others' time. */
+    end_op(0, END_UP);
+    timing_of_last("attach", "tapdisk", v);
+    assert_true(v[3] >= 10.0);
+    assert_true(v[2] >= 40.0);              /* queued behind the first */
+    assert_true(v[1] < 10.0);
+    /* Nothing waited for, nothing named: all its time is devd's. */
+    be_write("fake/7/1", 6, 0);
+    fire("fake/7/1/state");
+    assert_int_equal(K.nops, 1);
+    end_op(0, END_UP);
+    timing_of_last("operation", "other", v);
+    assert_true(v[3] == 0.0 && v[2] < 10.0);
+    stop();
+}
+
 /*----- start and stop -----*/
 
 static void test_start_stop(void **s)
@@ -313,6 +384,10 @@ static void test_add_busy_dirty(void **s)
 
     start();
     be_write("fake/7/1", 1, 1);
+    /* The directory itself, of a device not tracked: nothing (its keys
+     * send their own events). */
+    fire("fake/7/1");
+    assert_int_equal(K.adds, 0);
     fire("fake/7/1/state");
     assert_int_equal(K.adds, 1);
     assert_int_equal(K.nops, 1);
@@ -320,10 +395,12 @@ static void test_add_busy_dirty(void **s)
     assert_non_null(d);
     assert_true(d->busy);
     assert_int_equal(d->module, 0);
-    /* Closed with online 0 while busy: deferred. */
+    /* Closed with online 0 while busy: deferred, and what the state was
+     * meanwhile is not kept. */
     be_write("fake/7/1", 6, 0);
     fire("fake/7/1/state");
     assert_true(d->dirty);
+    assert_int_equal(d->last_state, -1);
     assert_int_equal(K.removes, 0);
     /* Other keys than state and online mean nothing. */
     fire("fake/7/1/params");
@@ -460,6 +537,18 @@ static void test_prefix_forget(void **s)
     }
     fire("fake2/20/1/state");
     end_op(0, END_UP);
+    /* A tracked device's directory event while it is there: nothing. */
+    fire("fake/22/1");
+    assert_int_equal(K.forgets, 0);
+    assert_non_null(dev("fake", 22, 1));
+    /* ... and once it is gone: forgotten. */
+    fake_xs_rm(BE "/fake/22/1");
+    fire("fake/22/1");
+    assert_int_equal(K.forgets, 1);
+    be_write("fake/22/1", 4, 1);
+    fire("fake/22/1/state");
+    end_op(0, END_UP);
+    K.forgets = 0;
     fake_xs_rm(BE "/fake/21");
     fire("fake/21");
     assert_int_equal(K.forgets, 1);
@@ -556,6 +645,23 @@ static void test_adopt_every_state(void **s)
     assert_non_null(dev("raw", 12, 1));
     assert_int_equal(R.adopt, 1);
     assert_int_equal(K.ups, 4);     /* 1, 3 (then removed), 5, 6 */
+    /* One line for them all; one each only for those with work left. */
+    {
+        char line[256];
+        unsigned int n, up, failed, busy, unserved;
+
+        assert_int_equal(fake_logged("already there", line, sizeof(line)),
+                         XTL_INFO);
+        assert_int_equal(sscanf(line, "adopted %u backend(s) already there:"
+                                " %u up, %u failed, %u being worked on, %u",
+                                &n, &up, &failed, &busy, &unserved), 5);
+        assert_int_equal(up, 5);            /* the four, and raw's */
+        assert_int_equal(unserved, 1);      /* vkbd/10/0 */
+        assert_int_equal(n, up + failed + busy + unserved);
+        assert_int_equal(fake_logged("fake 1: adopted", NULL, 0), -1);
+        assert_int_equal(fake_logged("fake 2: adopted", NULL, 0), XTL_INFO);
+        assert_int_equal(fake_logged("fake 3: adopted", NULL, 0), XTL_INFO);
+    }
     /* What was left to do ran after every backend was seen. */
     assert_true(K.adopted_before_pending);
     assert_int_equal(K.adds, 1);
@@ -663,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_in_flight, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_helpers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_op_timing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
  */
 #include "libxl_osdeps.h"
 
+#include <time.h>
+
 #include "libxl_devd_internal.h"
 
 /*
@@ -90,6 +92,11 @@ void *libxl__devd_guest_data(libxl__devd_state *dds, devd_guest *g,
 bool libxl__devd_served_by(const devd_device *d, const libxl__devd_kind *k)
 {
     return d->module >= 0 && libxl__devd_kinds[d->module] == k;
+}
+
+const char *libxl__devd_event_key(const libxl__devd_state *dds)
+{
+    return dds->event_key;
 }
 
 bool libxl__devd_stopping(const libxl__devd_state *dds)
@@ -198,8 +205,12 @@ void libxl__devd_reevaluate(libxl__egc *egc, libxl__devd_state *dds,
 {
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
     STATE_AO_GC(nested);
+    const char *key = dds->event_key;
 
+    /* (Not the event's look: that key says nothing of this one.) */
+    dds->event_key = NULL;
     devd_evaluate(egc, gc, dds, name, domid, devid);
+    dds->event_key = key;
     libxl__nested_ao_free(nested);
 }
 
@@ -286,6 +297,23 @@ static void devd_evaluate_prefix(libxl__egc *egc, libxl__devd_state *dds,
     }
 }
 
+/*
+ * An event on a device's directory itself: made, its permissions
+ * changed, or removed.  Only a tracked device's removal is news (what
+ * is written in it comes as events of its own): one read says whether
+ * the directory is still there.
+ */
+static bool devd_dir_gone(libxl__gc *gc, libxl__devd_state *dds,
+                          const devd_path *p, const char *dir)
+{
+    devd_guest *g = libxl__devd_guest_find(&dds->table, p->domid);
+    const char *v;
+
+    if (!libxl__devd_device_find(g, p->kind, p->devid))
+        return false;
+    return libxl__xs_read_checked(gc, XBT_NULL, dir, &v) || !v;
+}
+
 static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
                           const char *watch_path, const char *event_path)
 {
@@ -293,6 +321,8 @@ static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
     STATE_AO_GC(nested);
     devd_path p;
+
+    dds->event_us = libxl__devd_now_us();
 
     /* The first event is xenstored's firing at registration, on be_path
      * itself.  Adoption ran after registration, so it has seen all that
@@ -312,19 +342,34 @@ static void devd_watch_cb(libxl__egc *egc, libxl__ev_xswatch *watch,
     case DEVD_PATH_DEVICE:
         if (*p.key && strcmp(p.key, "state") && strcmp(p.key, "online"))
             break;      /* only state and online changes mean anything */
+        if (!*p.key && !devd_dir_gone(gc, dds, &p, event_path))
+            break;
+        dds->event_key = p.key;
         devd_evaluate(egc, gc, dds, p.kind, p.domid, p.devid);
+        dds->event_key = NULL;
         break;
     case DEVD_PATH_BACKEND:
     case DEVD_PATH_KIND:
     case DEVD_PATH_GUEST:
+        dds->event_key = "";
         devd_evaluate_prefix(egc, dds, &p);
+        dds->event_key = NULL;
         break;
     }
 out:
+    dds->event_us = 0;
     libxl__nested_ao_free(nested);
 }
 
 /*----- operations, and their slots -----*/
+
+uint64_t libxl__devd_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
                             devd_device *d, size_t size)
@@ -338,23 +383,66 @@ devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
     op->nested = nested;
     op->guest = g;
     op->dev = d;
+    /* Started outside an event (by another operation's end, a timer):
+     * it counts from its start. */
+    op->t_event = dds->event_us ? dds->event_us : libxl__devd_now_us();
     d->busy = true;
     dds->ops_inflight++;
     return op;
 }
 
-/* A device waiting for a slot: what to start, and how big its op is. */
+void libxl__devd_op_what(devd_op *op, const char *what)
+{
+    op->what = what;
+}
+
+void libxl__devd_op_ext_begin(devd_op *op, const char *name)
+{
+    op->ext_name = name;
+    op->t_ext_begin = libxl__devd_now_us();
+}
+
+void libxl__devd_op_ext_end(devd_op *op)
+{
+    if (!op->t_ext_begin)
+        return;
+    op->ext_us += libxl__devd_now_us() - op->t_ext_begin;
+    op->t_ext_begin = 0;
+}
+
+/* One line per operation: its whole time, the part that was devd's own
+ * (what make bench reads), the wait for a slot and the others' part. */
+static void devd_op_timing(libxl__gc *gc, devd_op *op)
+{
+    uint64_t total;
+
+    libxl__devd_op_ext_end(op);
+    total = libxl__devd_now_us() - op->t_event;
+    DLOG(INFO, op->dev, "timing: %s total=%.1f devd=%.1f slot=%.1f"
+         " %s=%.1f ms", op->what ? op->what : "operation", total / 1e3,
+         (total - op->slot_us - op->ext_us) / 1e3, op->slot_us / 1e3,
+         op->ext_name ? op->ext_name : "other", op->ext_us / 1e3);
+}
+
+/* A device waiting for a slot: what to start, how big its op is, when
+ * the event that queued it came and when it was queued. */
 typedef struct {
     devd_op_start_fn *start;
     size_t size;
+    uint64_t t_event, t_queued;
 } devd_queued;
 
 static void devd_op_start(libxl__egc *egc, libxl__devd_state *dds,
                           devd_guest *g, devd_device *d, int act,
-                          size_t size, devd_op_start_fn *start)
+                          size_t size, devd_op_start_fn *start,
+                          const devd_queued *q)
 {
     devd_op *op = libxl__devd_op_new(dds, g, d, size);
 
+    if (q) {
+        op->t_event = q->t_event ? q->t_event : q->t_queued;
+        op->slot_us = libxl__devd_now_us() - q->t_queued;
+    }
     op->slot = true;
     dds->slot_ops++;
     start(egc, op, act);
@@ -368,7 +456,7 @@ void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
     devd_queued *q;
 
     if (now || dds->slot_ops < dds->slots) {
-        devd_op_start(egc, dds, g, d, act, size, start);
+        devd_op_start(egc, dds, g, d, act, size, start, NULL);
         return;
     }
     /* Busy while queued: events meanwhile mark it dirty, and it is never
@@ -376,6 +464,8 @@ void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
     q = libxl__zalloc(NOGC, sizeof(*q));
     q->start = start;
     q->size = size;
+    q->t_event = dds->event_us;
+    q->t_queued = libxl__devd_now_us();
     free(d->queued_with);
     d->queued_with = q;
     d->busy = true;
@@ -401,7 +491,7 @@ static void devd_slot_next(libxl__egc *egc, libxl__devd_state *dds)
         /* Still dirty, if events came: looked at again when this
          * operation ends (the start function may look now). */
         d->busy = false;    /* op_new takes it again */
-        devd_op_start(egc, dds, g, d, act, q.size, q.start);
+        devd_op_start(egc, dds, g, d, act, q.size, q.start, &q);
     }
 }
 
@@ -427,9 +517,11 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
     memcpy(name, d->kind, sizeof(name));
     d->busy = false;
     d->dirty = false;
-    if (removed) {
+    {
         STATE_AO_GC(op->nested);
-        libxl__devd_device_drop(gc, dds, g, d);
+        devd_op_timing(gc, op);
+        if (removed)
+            libxl__devd_device_drop(gc, dds, g, d);
     }
     libxl__nested_ao_free(op->nested);    /* frees op */
     dds->ops_inflight--;
@@ -495,6 +587,24 @@ out:
     libxl__nested_ao_free(nested);
 }
 
+/* Adoption's one line: how many backends it took over, and in what. */
+static void devd_adopted_log(libxl__gc *gc, libxl__devd_state *dds)
+{
+    unsigned int n[DEVD_DEV_UNSUPPORTED + 1] = { 0 }, all = 0;
+    devd_guest *g;
+    devd_device *d;
+
+    SLIST_FOREACH(g, &dds->table.guests, next)
+        SLIST_FOREACH(d, &g->devices, next) {
+            all++;
+            n[d->state]++;
+        }
+    LOG(INFO, "adopted %u backend(s) already there: %u up, %u failed, %u"
+        " being worked on, %u of kinds not served", all,
+        n[DEVD_DEV_CONNECTED], n[DEVD_DEV_FAILED],
+        n[DEVD_DEV_ADDING] + n[DEVD_DEV_REMOVING], n[DEVD_DEV_UNSUPPORTED]);
+}
+
 void libxl__devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
 {
     libxl__ao *nested = libxl__nested_ao_create(dds->ao);
@@ -517,6 +627,7 @@ void libxl__devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds)
         for (j = 0; j < nd; j++)
             devd_adopt_guest(egc, dds, k, p.kind, doms[j]);
     }
+    devd_adopted_log(gc, dds);
     for (i = 0; (k = libxl__devd_kinds[i]); i++)
         if (k->adopted)
             k->adopted(egc, dds);

@@ -149,6 +149,13 @@ void libxl__devd_backend_changed(libxl__egc *egc, libxl__gc *gc,
     devd_observation o = { 0 };
     devd_action act;
 
+    /* Busy: it is looked at again when its operation ends, whatever the
+     * event says; what the state was meanwhile is not known then. */
+    if (d && d->busy) {
+        d->dirty = true;
+        d->last_state = -1;
+        return;
+    }
     if (libxl__devd_read_values(gc, be, domid, &o.exists, &o.values_ok,
                                 &o.state, &o.online)) {
         LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
@@ -274,11 +281,16 @@ void libxl__devd_backend_adopt(libxl__gc *gc, libxl__devd_state *dds,
     d = devd_track(gc, dds, k, ops, name, domid, devid, initial, state, &g);
     if (!d)
         return;
-    DLOG(INFO, d, "adopted in backend state %d%s as %s%s", state,
-         online < 0 ? "" : GCSPRINTF(" online %d", online),
-         libxl__devd_dev_state_name(initial),
-         act == DEVD_ACT_IGNORE ? ""
-         : GCSPRINTF(", then %s", libxl__devd_action_name(act)));
+    /* A line each for those that need something; those up with nothing
+     * to do are only counted in adoption's one line (a line each cost
+     * most of adoption's CPU time in a PV driver domain, where each write
+     * goes through Xen, even at debug level: libxl formats it first). */
+    if (initial != DEVD_DEV_CONNECTED || act != DEVD_ACT_IGNORE)
+        DLOG(INFO, d, "adopted in backend state %d%s as %s%s", state,
+             online < 0 ? "" : GCSPRINTF(" online %d", online),
+             libxl__devd_dev_state_name(initial),
+             act == DEVD_ACT_IGNORE ? ""
+             : GCSPRINTF(", then %s", libxl__devd_action_name(act)));
     if (initial == DEVD_DEV_CONNECTED && ops->adopted_up)
         ops->adopted_up(dds, g, d);
     if (act != DEVD_ACT_IGNORE)

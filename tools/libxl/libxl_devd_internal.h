@@ -78,6 +78,8 @@ struct libxl__devd_state {
     uint32_t max_ring_page_order;   /* offered to vbd3 frontends */
     bool aborting;
     bool watch_fired;               /* its first event has come */
+    uint64_t event_us;              /* when the event being handled came */
+    const char *event_key;          /* its device key ("state"), or NULL */
     XEN_LIST_ENTRY(libxl__devd_state) registry_entry;
 };
 
@@ -94,6 +96,10 @@ _hidden bool libxl__devd_served_by(const devd_device *d,
 /* (core) The module serving backends named `name`, and the startup. */
 _hidden const libxl__devd_kind *libxl__devd_kind_find(const char *name);
 _hidden void libxl__devd_adopt_all(libxl__egc *egc, libxl__devd_state *dds);
+/* While an event on the backends is handled: the device key it names
+ * ("state", "online"), or "" for a directory (made, removed); NULL for
+ * any other look at a device (an operation's end, a module's own). */
+_hidden const char *libxl__devd_event_key(const libxl__devd_state *dds);
 /* devd is stopping: start nothing new. */
 _hidden bool libxl__devd_stopping(const libxl__devd_state *dds);
 
@@ -142,6 +148,12 @@ struct devd_op {
     devd_op_after_fn *after;    /* or NULL */
     devd_guest *guest;          /* stays valid: its device is busy */
     devd_device *dev;           /* stays valid: busy devices are not freed */
+    /* Where its time went (monotonic us), logged at its end: from the
+     * event that decided it to the end, the wait for a slot and for
+     * others' work (a script, QEMU, tapdisk) told apart from devd's. */
+    const char *what;           /* "attach", "detach": set by the module */
+    const char *ext_name;       /* what it waited for, or NULL */
+    uint64_t t_event, slot_us, t_ext_begin, ext_us;
 };
 
 /* size: of the module's struct, at least sizeof(devd_op). */
@@ -159,6 +171,13 @@ _hidden void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
                                     devd_guest *g, devd_device *d, int act,
                                     bool now, size_t size,
                                     devd_op_start_fn *start);
+/* What the operation is, for its timing line ("attach", "detach"). */
+_hidden void libxl__devd_op_what(devd_op *op, const char *what);
+/* The operation waits for someone else's work (a script, QEMU, tapdisk)
+ * from _begin to _end: that time is not devd's. */
+_hidden void libxl__devd_op_ext_begin(devd_op *op, const char *name);
+_hidden void libxl__devd_op_ext_end(devd_op *op);
+_hidden uint64_t libxl__devd_now_us(void);
 /* An operation that goes on (a pause) gives its slot back. */
 _hidden void libxl__devd_op_slot_release(libxl__egc *egc, devd_op *op);
 

@@ -193,6 +193,8 @@ static void qemu_spawn(libxl__egc *egc, libxl__devd_state *dds,
     op->dmss.guest_domid = g->domid;
     op->dmss.spawn.ao = op->op.nested;
     op->dmss.callback = qemu_spawned;
+    libxl__devd_op_what(&op->op, "attach");
+    libxl__devd_op_ext_begin(&op->op, "qemu");
     libxl__devd_spawn_pv_qemu(egc, &op->dmss);
 }
 
@@ -205,6 +207,7 @@ static void qemu_spawned(libxl__egc *egc, libxl__dm_spawn_state *dmss,
     devd_device *d;
     STATE_AO_GC(op->op.nested);
 
+    libxl__devd_op_ext_end(&op->op);
     if (!rc) {
         qemu_set(g, qemu_of(dds, g), QEMU_RUNNING,
                  qemu_recorded_pid(gc, g->domid));

@@ -107,6 +107,14 @@ static void vbd3_tapdisk_lost(libxl__egc *egc, devd_tdc *c)
 
 /*----- events -----*/
 
+/* Our side changed without an operation: the table may have a next step
+ * for the same inputs (a frontend already Initialised when we go back to
+ * InitWait), and no event will come for it (vbd3_own_echo). */
+static void vbd3_look_again(libxl__egc *egc, devd_vbd3 *v)
+{
+    libxl__devd_reevaluate(egc, v->dds, v->d->kind, v->domid, v->devid);
+}
+
 /* The verdict, carried out.  state: the backend's. */
 static void vbd3_act(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
                      devd_guest *g, devd_rs_action act, int state,
@@ -129,6 +137,7 @@ static void vbd3_act(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
         if (libxl__devd_vbd3_write_state(gc, v, DEVD_XBS_CLOSING))
             VLOG_RL(ERROR, v, "cannot switch the backend to Closing");
         libxl__devd_vbd3_set(v, RS_CLOSING);
+        vbd3_look_again(egc, v);
         break;
     case RS_ACT_DISCONNECT:
         libxl__devd_vbd3_disconnect(egc, gc, v, g, NULL);
@@ -145,6 +154,7 @@ static void vbd3_act(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
         }
         VLOG_RL(INFO, v, "frontend starts again: InitWait");
         libxl__devd_vbd3_set(v, RS_INITWAIT);
+        vbd3_look_again(egc, v);
         break;
     case RS_ACT_FAIL:
         if (v->rs == RS_LOST) {     /* no tapdisk to let the ring go */
@@ -176,14 +186,69 @@ static void vbd3_act(libxl__egc *egc, libxl__gc *gc, devd_vbd3 *v,
     }
 }
 
-/* Whether the backend still carries our generation token. */
-static bool vbd3_gen_ok(libxl__gc *gc, const char *be, const devd_vbd3 *v)
+/*
+ * Whether the backend still carries our generation token.  Read only
+ * when the state is not the one we wrote last: a backend made anew
+ * starts in the toolstack's Initialising, and only we move it on.
+ */
+static bool vbd3_gen_ok(libxl__gc *gc, const char *be, const devd_vbd3 *v,
+                        int state)
 {
     const char *gen = NULL;
+
+    if (state == v->be_state && state != DEVD_XBS_INITIALISING)
+        return true;
 
     libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/" VBD3_GEN_KEY, be),
                            &gen);
     return gen && !strcmp(gen, v->gen);
+}
+
+/*
+ * The event our own write of the backend's state causes: its state is
+ * the one we wrote, and since nothing else changed (each change of online
+ * or of the frontend brings its own event) there is nothing to decide.
+ * One read, where a look at the device takes four.
+ */
+static bool vbd3_own_echo(libxl__gc *gc, devd_vbd3 *v)
+{
+    const char *key = libxl__devd_event_key(v->dds), *s;
+    int state;
+
+    if (!key || strcmp(key, "state") || v->be_state < 0)
+        return false;
+    if (libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/state", v->be), &s,
+                            NULL) || !s || libxl__devd_parse_state(s, &state))
+        return false;
+    return state == v->be_state;
+}
+
+static void vbd3_seen(devd_vbd3 *v, bool ok, int state, int online)
+{
+    v->seen_ok = ok;
+    v->seen_state = state;
+    v->seen_online = online;
+}
+
+/* The backend's state and online: read if an event on the backend
+ * brought us here, else as last seen. */
+static int vbd3_backend_values(libxl__gc *gc, devd_vbd3 *v, const char *be,
+                               uint32_t domid, bool *exists, bool *values_ok,
+                               int *state, int *online)
+{
+    int rc;
+
+    if (v && v->seen_ok && !libxl__devd_event_key(v->dds)) {
+        *exists = *values_ok = true;
+        *state = v->seen_state;
+        *online = v->seen_online;
+        return 0;
+    }
+    rc = libxl__devd_read_values(gc, be, domid, exists, values_ok, state,
+                                 online);
+    if (v)
+        vbd3_seen(v, !rc && *exists && *values_ok, *state, *online);
+    return rc;
 }
 
 static void vbd3_changed(libxl__egc *egc, libxl__gc *gc,
@@ -194,26 +259,36 @@ static void vbd3_changed(libxl__egc *egc, libxl__gc *gc,
     devd_guest *g = libxl__devd_guest_find(&dds->table, domid);
     devd_device *d = libxl__devd_device_find(g, name, devid);
     devd_vbd3 *v = d ? d->ext : NULL;
-    bool exists, values_ok, busy = d && d->busy;
+    bool exists, values_ok;
     int state = -1, online = -1, fe = RS_FE_ABSENT;
     const char *fe_why = NULL;
     devd_rs_backend bc;
     devd_rs_action act;
 
-    if (libxl__devd_read_values(gc, be, domid, &exists, &values_ok, &state,
-                                &online)) {
+    /* Busy: looked at again when its operation ends, whatever this is. */
+    if (v && (d->busy || libxl__devd_rs_busy(v->rs))) {
+        d->dirty = true;
+        if (libxl__devd_event_key(dds))
+            v->seen_ok = false;
+        return;
+    }
+    if (v && vbd3_own_echo(gc, v))
+        return;
+    if (vbd3_backend_values(gc, v, be, domid, &exists, &values_ok, &state,
+                            &online)) {
         LOGD(ERROR, domid, "%s: cannot read its state, ignoring event", be);
         return;
     }
     if (exists && !values_ok)
         return;     /* junk (logged) or no online yet */
-    bc = libxl__devd_rs_backend_col(exists, v, v && !busy &&
-                                    vbd3_gen_ok(gc, be, v), state, online);
+    /* (From here on a tracked device is not busy.) */
+    bc = libxl__devd_rs_backend_col(exists, v,
+                                    v && vbd3_gen_ok(gc, be, v, state),
+                                    state, online);
     /* The frontend is read only when the table looks at it. */
-    if (v && !busy && !libxl__devd_rs_busy(v->rs) &&
-        (bc == RS_BE_UP || bc == RS_BE_OFFLINE))
+    if (v && (bc == RS_BE_UP || bc == RS_BE_OFFLINE))
         fe = libxl__devd_vbd3_fe_column(gc, v, &fe_why);
-    act = libxl__devd_rs_decide(v, busy, v ? v->rs : RS_OPENING, bc, fe);
+    act = libxl__devd_rs_decide(v, false, v ? v->rs : RS_OPENING, bc, fe);
     LOGD(DEBUG, domid, "vbd3 %u: backend %d online %d (%s), frontend %d,"
          " ours %s -> %s", devid, state, online,
          libxl__devd_rs_backend_name(bc), fe,
@@ -221,8 +296,11 @@ static void vbd3_changed(libxl__egc *egc, libxl__gc *gc,
          libxl__devd_rs_action_name(act));
     if (act == RS_ACT_NONE)
         return;
-    if (!v && !(v = vbd3_new(gc, dds, name, domid, devid, &g)))
-        return;
+    if (!v) {
+        if (!(v = vbd3_new(gc, dds, name, domid, devid, &g)))
+            return;
+        vbd3_seen(v, exists && values_ok, state, online);
+    }
     vbd3_act(egc, gc, v, g, act, state, fe_why);
 }
 

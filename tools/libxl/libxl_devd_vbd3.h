@@ -52,6 +52,12 @@ typedef struct devd_vbd3 {
     uint32_t minor;
     td_image img;
     int be_state;               /* what we last wrote, -1: not known */
+    bool perms_inherited;       /* new keys get the right permissions */
+    /* The backend's state and online as last read or written: good until
+     * an event on the backend says otherwise (a look that no event on the
+     * backend caused, after an operation or for the frontend, uses them). */
+    bool seen_ok;
+    int seen_state, seen_online;
     libxl__ev_xswatch fe_watch;
     devd_tdc tdc;
     struct vbd3_op *op;         /* the running operation */
@@ -69,6 +75,7 @@ typedef struct vbd3_op {
     bool rm_backend;            /* release: remove the backend at the end */
     bool recreated;             /* release: a new backend took our place */
     bool stopped;               /* release: we told its tapdisk to exit */
+    devd_tdc_reply_fn *replied; /* the running request's callback */
 } vbd3_op;
 
 extern const libxl__devd_kind libxl__devd_kind_vbd3;
@@ -85,6 +92,8 @@ _hidden void libxl__devd_vbd3_set(devd_vbd3 *v, devd_rs_state rs);
 _hidden const char *libxl__devd_vbd3_be_read(libxl__gc *gc, devd_vbd3 *v,
                                              const char *key);
 /* The toolstack's keys, checked; *why says what is wrong. */
+/* We wrote the backend's state. */
+_hidden void libxl__devd_vbd3_wrote_state(devd_vbd3 *v, int state);
 _hidden int libxl__devd_vbd3_read_config(libxl__gc *gc, devd_vbd3 *v,
                                          const char **why);
 /* Our backend state, written only when it changes; never recreates a

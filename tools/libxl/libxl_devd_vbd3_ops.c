@@ -39,15 +39,22 @@ static void vbd3_op_start(devd_vbd3 *v, devd_guest *g, devd_rs_state rs)
 
     v->op = CONTAINER_OF(op, vbd3_op, op);
     v->op->v = v;
+    libxl__devd_op_what(op, rs == RS_DISCONNECTING || rs == RS_RELEASING
+                            ? "detach" : "attach");
     libxl__devd_vbd3_set(v, rs);
 }
 
-/* Ends the running operation.  The device may be freed by it. */
+/* Ends the running operation.  The device may be freed by it.  A device
+ * that stays is looked at again at once: its step changed our side, which
+ * may call for the next one, and the event our own state write causes is
+ * not looked at (vbd3_own_echo). */
 static void vbd3_op_end(libxl__egc *egc, devd_vbd3 *v)
 {
     vbd3_op *op = v->op;
 
     v->op = NULL;
+    if (!op->op.removed)
+        v->d->dirty = true;
     libxl__devd_op_done(egc, &op->op);
 }
 
@@ -75,15 +82,27 @@ static bool vbd3_aborted(libxl__egc *egc, devd_vbd3 *v, int rc)
     return true;
 }
 
+/* The time until tapdisk answers is tapdisk's, not devd's. */
+static void vbd3_replied(libxl__egc *egc, devd_tdc *c, int rc)
+{
+    vbd3_op *op = tdc_vbd3(c)->op;
+
+    libxl__devd_op_ext_end(&op->op);
+    op->replied(egc, c, rc);
+}
+
 /* A request of the running operation; on failure, cb gets the rc now. */
 static void vbd3_request(libxl__egc *egc, devd_vbd3 *v, td_msg *req,
                          devd_tdc_reply_fn *cb)
 {
-    int rc = libxl__devd_tdc_request(v->op->op.nested, &v->tdc, req,
-                                     VBD3_TD_TIMEOUT_MS, cb);
+    int rc;
 
+    v->op->replied = cb;
+    libxl__devd_op_ext_begin(&v->op->op, "tapdisk");
+    rc = libxl__devd_tdc_request(v->op->op.nested, &v->tdc, req,
+                                 VBD3_TD_TIMEOUT_MS, vbd3_replied);
     if (rc)
-        cb(egc, &v->tdc, rc);
+        vbd3_replied(egc, &v->tdc, rc);
 }
 
 static const char *tdc_error(libxl__gc *gc, devd_tdc *c, int rc,
@@ -139,6 +158,7 @@ static const char *vbd3_spawn(libxl__gc *gc, devd_vbd3 *v)
     if (!pid)
         libxl__devd_vbd3_exec_tapdisk(bin, logf, lfd);   /* never returns */
     close(lfd);
+    libxl__devd_op_ext_begin(&op->op, "tapdisk");   /* until it listens */
     /* The child's death still comes: it ends the operation. */
     if (libxl__devd_tdc_connect(gc, &v->tdc, v->sock))
         op->why = "cannot connect to the new tapdisk";
@@ -193,6 +213,7 @@ static void vbd3_opened_child(libxl__egc *egc, libxl__ev_child *child,
     td_msg req = { .type = TD_MSG_OPEN, .minor = TD_NO_MINOR };
     EGC_GC;
 
+    libxl__devd_op_ext_end(&op->op);
     if (vbd3_aborted(egc, v, 0))
         return;
     if (status) {

@@ -34,6 +34,12 @@ void libxl__devd_vbd3_set(devd_vbd3 *v, devd_rs_state rs)
     }
 }
 
+void libxl__devd_vbd3_wrote_state(devd_vbd3 *v, int state)
+{
+    v->be_state = state;
+    v->seen_state = state;
+}
+
 const char *libxl__devd_vbd3_be_read(libxl__gc *gc, devd_vbd3 *v,
                                      const char *key)
 {
@@ -42,6 +48,25 @@ const char *libxl__devd_vbd3_be_read(libxl__gc *gc, devd_vbd3 *v,
     libxl__devd_xs_read(gc, XBT_NULL, GCSPRINTF("%s/%s", v->be, key), &s,
                         NULL);
     return s;
+}
+
+/*
+ * Whether keys we create in the backend directory get {us: none,
+ * frontend: read} from it: xenstored gives a new node its parent's
+ * permissions, owned by the unprivileged domain that makes it.  libxl
+ * makes backend directories so; then one request here saves one per key.
+ */
+static bool vbd3_perms_inherited(libxl__gc *gc, devd_vbd3 *v)
+{
+    unsigned int n = 0;
+    struct xs_permissions *p = xs_get_permissions(CTX->xsh, XBT_NULL, v->be,
+                                                  &n);
+    bool ok = p && n == 2 && p[0].id == v->dds->self_domid &&
+              p[0].perms == XS_PERM_NONE && p[1].id == v->domid &&
+              p[1].perms == XS_PERM_READ;
+
+    free(p);
+    return ok;
 }
 
 int libxl__devd_vbd3_read_config(libxl__gc *gc, devd_vbd3 *v,
@@ -82,6 +107,7 @@ int libxl__devd_vbd3_read_config(libxl__gc *gc, devd_vbd3 *v,
     free(v->fe);
     v->fe = libxl__strdup(NOGC, fe);
     v->readonly = mode && !strcmp(mode, "r");
+    v->perms_inherited = vbd3_perms_inherited(gc, v);
     return 0;
 }
 
@@ -91,7 +117,8 @@ typedef struct {
     const char *key, *val;
 } vbd3_kv;
 
-/* Backend-written keys the frontend may read and nobody else change. */
+/* Backend-written keys the frontend may read and nobody else change
+ * (given explicitly only if the directory would not give them). */
 static int vbd3_xs_write_ro(libxl__gc *gc, devd_vbd3 *v, xs_transaction_t t,
                             const char *key, const char *val)
 {
@@ -102,7 +129,7 @@ static int vbd3_xs_write_ro(libxl__gc *gc, devd_vbd3 *v, xs_transaction_t t,
     };
     int rc = libxl__xs_write_checked(gc, t, path, val);
 
-    if (rc) return rc;
+    if (rc || v->perms_inherited) return rc;
     if (!xs_set_permissions(CTX->xsh, t, path, perms, 2)) {
         LOGED(ERROR, v->domid, "vbd3 %u: setting permissions of %s",
               v->devid, path);
@@ -134,6 +161,13 @@ static int vbd3_publish_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
     if (rc) return rc;
     if (!st) return ERROR_NOTFOUND;
     for (i = 0; i < p->n; i++) {
+        /* blkif.h's default for every feature and discard parameter we
+         * offer is 0: a 0 is said by leaving the key out.  (Not for the
+         * keys a frontend must find, such as info.) */
+        if (!strcmp(p->kv[i].val, "0") &&
+            (!strncmp(p->kv[i].key, "feature-", 8) ||
+             !strncmp(p->kv[i].key, "discard-", 8)))
+            continue;
         rc = vbd3_xs_write_ro(gc, p->v, t, p->kv[i].key, p->kv[i].val);
         if (rc) return rc;
     }
@@ -153,7 +187,7 @@ static int vbd3_publish(libxl__gc *gc, devd_vbd3 *v, const vbd3_kv *kv,
     int rc = libxl__devd_xs_txn(gc, vbd3_publish_txn, &p);
 
     if (!rc)
-        v->be_state = state;
+        libxl__devd_vbd3_wrote_state(v, state);
     return rc;
 }
 
@@ -238,7 +272,7 @@ void libxl__devd_vbd3_failed(libxl__gc *gc, devd_vbd3 *v, const char *why)
     VLOG_RL(ERROR, v, "device closed: %s", why);
     rc = libxl__devd_xs_txn(gc, vbd3_failed_txn, &f);
     if (!rc)
-        v->be_state = DEVD_XBS_CLOSED;
+        libxl__devd_vbd3_wrote_state(v, DEVD_XBS_CLOSED);
     else if (rc != ERROR_NOTFOUND)
         VLOG_RL(ERROR, v, "cannot publish the failure (rc=%d)", rc);
 }
