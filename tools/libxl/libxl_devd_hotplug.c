@@ -1,21 +1,16 @@
 /*
- * Script-served kinds (vbd, vif): their backends are brought up and torn
- * down by the hotplug scripts.
+ * Script-served kinds (vbd, vif): running their hotplug scripts, and the
+ * add of a backend by its script.
  *
- * - Add: libxl waits for the backend's InitWait and runs the script, which
- *   it kills after 40 s.  On a slow or busy driver domain a script can lose
- *   that race half-way through.  What it had set up (a loop device, a
- *   bridge port) is released by running its remove, and the add is tried
- *   again after a pause, DEVD_ADD_ATTEMPTS times in all, while the backend
- *   still waits for it and the frontend is still there.  The last killed
- *   attempt is undone too before the failure is published.  An add killed
- *   after its work was done (physical-device written) is kept instead.
- * - Remove: the toolstack gives the driver domain 10 s to remove a backend
- *   directory, then deletes it itself, and a remove script that took longer
- *   would find nothing to read.  The backend's keys are copied to a private
- *   directory, which the script reads (XENBUS_PATH points at it), and the
- *   backend directory goes when the script ends or after 5 s, whichever
- *   comes first.
+ * libxl waits for the backend's InitWait and runs the script, which it
+ * kills after 40 s.  On a slow or busy driver domain a script can lose
+ * that race half-way through.  What it had set up (a loop device, a bridge
+ * port) is released by running its remove, and the add is tried again
+ * after a pause, DEVD_SCRIPT_ATTEMPTS times in all, while the backend still
+ * waits for it and the frontend is still there.  The last killed attempt
+ * is undone too before the failure is published.  An add killed after its
+ * work was done (physical-device written) is kept instead.  Removals are
+ * in libxl_devd_removal.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -25,19 +20,6 @@
 
 #include "libxl_devd_script.h"
 
-#define DEVD_ADD_ATTEMPTS 3
-/* Pauses before the second and third attempts. */
-static const int devd_add_backoff_ms[DEVD_ADD_ATTEMPTS - 1] = { 2000, 8000 };
-
-/* How long a removal leaves the backend directory to dom0, which must
- * read its state Closed before it goes, and waits 10 s
- * (LIBXL_DESTROY_TIMEOUT) for it to go after that. */
-#define DEVD_REMOVE_GRACE_MS (LIBXL_DESTROY_TIMEOUT * 1000 / 2)
-
-/* Where a removal keeps its copy of the keys, below our own home (one
- * level: <kind>-<domid>-<devid>). */
-#define DEVD_COPY_DIR "libxl/devd-remove"
-
 static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev);
 static void hotplug_undo_exited(libxl__egc *egc,
                                 libxl__async_exec_state *aes, int rc,
@@ -46,14 +28,11 @@ static void hotplug_undone(libxl__egc *egc, devd_script_op *op, bool ran, int rc
 static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
                                  const struct timeval *requested_abs,
                                  int rc);
-static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
-                            int rc, int status);
 
 /*----- running a script ourselves -----*/
 
-/* The script to run, with libxl's own timeout. */
-static void hotplug_exec_init(libxl__gc *gc, devd_script_op *op, char **args,
-                              char **env)
+void libxl__devd_hotplug_exec_init(libxl__gc *gc, devd_script_op *op,
+                                   char **args, char **env)
 {
     libxl__async_exec_init(&op->aes);
     op->aes.ao = op->op.nested;
@@ -63,13 +42,9 @@ static void hotplug_exec_init(libxl__gc *gc, devd_script_op *op, char **args,
     op->aes.timeout_ms = LIBXL_HOTPLUG_TIMEOUT * 1000;
 }
 
-/* The script's arguments and environment for action, read from the
- * backend (which must still be there).  XENBUS_PATH is replaced by
- * xenbus_path (relative to our home) if that is not NULL.  1: there is a
- * script to run; 0: none; an error otherwise. */
-static int hotplug_prepare(libxl__gc *gc, devd_script_op *op,
-                           libxl__device_action action,
-                           const char *xenbus_path)
+int libxl__devd_hotplug_prepare(libxl__gc *gc, devd_script_op *op,
+                                libxl__device_action action,
+                                const char *xenbus_path)
 {
     char **args = NULL, **env = NULL;
     int rc, i;
@@ -81,12 +56,12 @@ static int hotplug_prepare(libxl__gc *gc, devd_script_op *op,
     for (i = 0; xenbus_path && env && env[i]; i += 2)
         if (!strcmp(env[i], "XENBUS_PATH"))
             env[i + 1] = (char *)xenbus_path;
-    hotplug_exec_init(gc, op, args, env);
+    libxl__devd_hotplug_exec_init(gc, op, args, env);
     return 1;
 }
 
-static int hotplug_start(libxl__gc *gc, devd_script_op *op,
-                         libxl__async_exec_callback *cb)
+int libxl__devd_hotplug_start(libxl__gc *gc, devd_script_op *op,
+                              libxl__async_exec_callback *cb)
 {
     int rc, nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -100,11 +75,12 @@ static int hotplug_start(libxl__gc *gc, devd_script_op *op,
     op->aes.stdfds[2] = -1;
     rc = libxl__async_exec_start(&op->aes);
     close(nullfd);
+    if (!rc)
+        libxl__devd_op_ext_begin(&op->op, "script");
     return rc;
 }
 
-/* What a script's end means, for the log. */
-static const char *hotplug_outcome(libxl__gc *gc, int rc, int status)
+const char *libxl__devd_hotplug_outcome(libxl__gc *gc, int rc, int status)
 {
     if (rc == ERROR_TIMEDOUT)
         return GCSPRINTF("killed after %d s", LIBXL_HOTPLUG_TIMEOUT);
@@ -129,11 +105,13 @@ void libxl__devd_hotplug_add(libxl__egc *egc, devd_script_op *op)
         DLOG(INFO, d, "bringing the backend up");
     else
         DLOG(INFO, d, "bringing the backend up, attempt %u of %d",
-             libxl__devd_script_dev(d)->add_attempts, DEVD_ADD_ATTEMPTS);
+             libxl__devd_script_dev(d)->add_attempts, DEVD_SCRIPT_ATTEMPTS);
     libxl__prepare_ao_device(op->op.nested, &op->aodev);
     op->aodev.dev = &op->ldev;
     op->aodev.action = LIBXL__DEVICE_ACTION_ADD;
     op->aodev.callback = hotplug_added;
+    /* (libxl's own wait for InitWait is counted with the script.) */
+    libxl__devd_op_ext_begin(&op->op, "script");
     libxl__wait_device_connection(egc, &op->aodev);
 }
 
@@ -143,6 +121,8 @@ static bool hotplug_retryable(int rc, const char *herr)
 {
     return rc == ERROR_TIMEDOUT || (rc == ERROR_FAIL && !herr);
 }
+
+/*----- loop devices, as the block script uses them -----*/
 
 /* The first line of a small sysfs file, in buf; false if unreadable. */
 static bool hotplug_read_line(const char *path, char *buf, size_t sz)
@@ -161,10 +141,25 @@ static bool hotplug_read_line(const char *path, char *buf, size_t sz)
     return true;
 }
 
-/* Whether a vbd of ours other than self names dev as its `node`, in its
- * backend or in the copy of a removal that runs. */
-static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
-                                 const devd_device *self, const char *dev)
+const char *libxl__devd_loop_backing(libxl__gc *gc, const char *dev)
+{
+    const char *n = dev;
+    char back[PATH_MAX + 1];
+
+    if (strncmp(n, "/dev/loop", 9))
+        return NULL;
+    n += 9;
+    if (!*n || strspn(n, "0123456789") != strlen(n) || strlen(n) > 6)
+        return NULL;
+    if (!hotplug_read_line(GCSPRINTF("/sys/block/loop%s/loop/backing_file",
+                                     n), back, sizeof(back)))
+        return NULL;
+    return libxl__strdup(gc, back);
+}
+
+bool libxl__devd_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
+                              const devd_device *self, const char *own_copy,
+                              const char *dev)
 {
     const char *copies = GCSPRINTF("/local/domain/%u/" DEVD_COPY_DIR,
                                    dds->self_domid);
@@ -175,6 +170,8 @@ static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
     devd_device *o;
 
     for (i = 0; names && i < n; i++) {
+        if (own_copy && !strcmp(names[i], own_copy))
+            continue;
         node = NULL;
         libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/%s/node", copies,
                                                        names[i]), &node);
@@ -203,8 +200,8 @@ static bool hotplug_loop_claimed(libxl__gc *gc, libxl__devd_state *dds,
  */
 static void hotplug_find_lost_loop(libxl__gc *gc, devd_script_op *op, const char *be)
 {
-    const char *params = NULL, *node = NULL, *found = NULL;
-    char back[PATH_MAX + 1], *file;
+    const char *params = NULL, *node = NULL, *found = NULL, *back;
+    char *file;
     glob_t gl;
     size_t i;
 
@@ -224,9 +221,10 @@ static void hotplug_find_lost_loop(libxl__gc *gc, devd_script_op *op, const char
             const char *dev = GCSPRINTF("/dev/%.*s",
                                         (int)strcspn(name, "/"), name);
 
-            if (hotplug_read_line(gl.gl_pathv[i], back, sizeof(back)) &&
-                !strcmp(back, file) &&
-                !hotplug_loop_claimed(gc, op->op.dds, op->op.dev, dev))
+            back = libxl__devd_loop_backing(gc, dev);
+            if (back && !strcmp(back, file) &&
+                !libxl__devd_loop_claimed(gc, op->op.dds, op->op.dev, NULL,
+                                          dev))
                 found = dev;
         }
         globfree(&gl);
@@ -280,10 +278,10 @@ static int hotplug_undo(libxl__gc *gc, devd_script_op *op)
     int rc;
 
     hotplug_find_lost_loop(gc, op, be);
-    rc = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, NULL);
+    rc = libxl__devd_hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, NULL);
     if (rc <= 0)
         return rc ? rc : ERROR_NOTFOUND;
-    return hotplug_start(gc, op, hotplug_undo_exited);
+    return libxl__devd_hotplug_start(gc, op, hotplug_undo_exited);
 }
 
 /* Why the add failed, for good: the script's own word, or libxl's rc. */
@@ -314,6 +312,7 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
     const char *herr = NULL;
     STATE_AO_GC(op->op.nested);
 
+    libxl__devd_op_ext_end(&op->op);
     if (!aodev->rc) {
         hotplug_up(d);
         DLOG(INFO, d, "backend connected");
@@ -341,11 +340,11 @@ static void hotplug_added(libxl__egc *egc, libxl__ao_device *aodev)
     }
     /* Killed: what it set up is released, the last attempt's too. */
     op->add_rc = aodev->rc;
-    if (libxl__devd_script_dev(d)->add_attempts < DEVD_ADD_ATTEMPTS)
+    if (libxl__devd_script_dev(d)->add_attempts < DEVD_SCRIPT_ATTEMPTS)
         DLOG(WARN, d, "hotplug add attempt %u of %d failed (rc=%d):"
              " releasing what it set up, then trying again in %d s",
-             libxl__devd_script_dev(d)->add_attempts, DEVD_ADD_ATTEMPTS, aodev->rc,
-             devd_add_backoff_ms[libxl__devd_script_dev(d)->add_attempts - 1] / 1000);
+             libxl__devd_script_dev(d)->add_attempts, DEVD_SCRIPT_ATTEMPTS, aodev->rc,
+             libxl__devd_script_backoff_ms(libxl__devd_script_dev(d)->add_attempts) / 1000);
     if (hotplug_undo(gc, op))
         hotplug_undone(egc, op, false, 0);  /* nothing to run */
     return;
@@ -361,7 +360,8 @@ static void hotplug_undo_exited(libxl__egc *egc,
     const char *how;
     STATE_AO_GC(op->op.nested);
 
-    how = hotplug_outcome(gc, rc, status);
+    libxl__devd_op_ext_end(&op->op);
+    how = libxl__devd_hotplug_outcome(gc, rc, status);
     if (how)
         DLOG(WARN, op->op.dev, "hotplug remove after the failed add: %s", how);
     hotplug_undone(egc, op, true, rc);
@@ -404,7 +404,7 @@ static void hotplug_undone(libxl__egc *egc, devd_script_op *op, bool ran, int rc
         if (libxl__devd_xs_txn(gc, hotplug_forget_txn, (void *)be))
             DLOG(ERROR, d, "cannot remove the keys of the failed add");
     }
-    if (libxl__devd_script_dev(d)->add_attempts >= DEVD_ADD_ATTEMPTS) {
+    if (libxl__devd_script_dev(d)->add_attempts >= DEVD_SCRIPT_ATTEMPTS) {
         libxl__devd_fail(gc, op->op.dds, d,
                          hotplug_add_failure(gc, d, op->add_rc, NULL), true);
         libxl__devd_script_dev(d)->add_attempts = 0;
@@ -414,7 +414,7 @@ static void hotplug_undone(libxl__egc *egc, devd_script_op *op, bool ran, int rc
     libxl__devd_op_slot_release(egc, &op->op);
     rc = libxl__ev_time_register_rel(op->op.nested, &op->backoff,
                                      hotplug_backoff_done,
-                                     devd_add_backoff_ms[libxl__devd_script_dev(d)->add_attempts - 1]);
+                                     libxl__devd_script_backoff_ms(libxl__devd_script_dev(d)->add_attempts));
     if (rc)
         hotplug_backoff_done(egc, &op->backoff, NULL, rc);
 }
@@ -471,292 +471,4 @@ static void hotplug_backoff_done(libxl__egc *egc, libxl__ev_time *ev,
     libxl__devd_script_retry(op);
 out:
     libxl__devd_op_done(egc, &op->op);
-}
-
-/*----- remove, from a private copy of the backend's keys -----*/
-
-struct hotplug_copy_txn {
-    const char *be, *copy;
-};
-
-static int hotplug_copy_txn(libxl__gc *gc, xs_transaction_t t, void *arg)
-{
-    const struct hotplug_copy_txn *c = arg;
-    char **keys;
-    const char *v;
-    unsigned int n, i;
-    int rc;
-
-    keys = libxl__xs_directory(gc, t, c->be, &n);
-    if (!keys)
-        return ERROR_NOTFOUND;
-    rc = libxl__xs_rm_checked(gc, t, c->copy);    /* a stale one */
-    if (rc) return rc;
-    for (i = 0; i < n; i++) {
-        rc = libxl__xs_read_checked(gc, t, GCSPRINTF("%s/%s", c->be,
-                                                     keys[i]), &v);
-        if (rc) return rc;
-        if (!v)
-            continue;           /* a directory: no script reads those */
-        rc = libxl__xs_write_checked(gc, t, GCSPRINTF("%s/%s", c->copy,
-                                                      keys[i]), v);
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-/* Copies the backend's keys to copy, in one transaction.  ERROR_NOTFOUND
- * if the backend is already gone. */
-static int hotplug_copy(libxl__gc *gc, const char *be, const char *copy)
-{
-    struct hotplug_copy_txn c = { be, copy };
-
-    return libxl__devd_xs_txn(gc, hotplug_copy_txn, &c);
-}
-
-/*
- * Removes the backend directory, once: when the script ends, or at the
- * grace deadline if it runs longer.  Not at once: dom0 first waits to read
- * state Closed (a state node that vanished first makes its detach fail
- * and leave the frontend behind), then up to 10 s for the directory to go.
- * Only the device's own directory: its parents belong to the toolstack
- * (we may not remove them).  Never a backend that is no longer this one
- * (Closed with online 0).
- */
-static void hotplug_take_down(libxl__gc *gc, devd_script_op *op)
-{
-    const char *be = libxl__devd_dev_path(gc, op->op.dds, op->op.dev);
-    bool exists, ok;
-    int state, online;
-
-    libxl__ev_time_deregister(gc, &op->backoff);
-    if (op->taken_down)
-        return;
-    op->taken_down = true;
-    if (libxl__devd_read_values(gc, be, op->op.dev->domid, &exists, &ok,
-                                &state, &online) || !exists)
-        return;
-    if (ok && state == DEVD_XBS_CLOSED && online == 0)
-        libxl__xs_rm_checked(gc, XBT_NULL, be);
-}
-
-static void hotplug_grace_done(libxl__egc *egc, libxl__ev_time *ev,
-                               const struct timeval *requested_abs, int rc)
-{
-    devd_script_op *op = CONTAINER_OF(ev, *op, backoff);
-    STATE_AO_GC(op->op.nested);
-
-    /* (Aborted: the script is being killed; its end takes it down.) */
-    if (rc != ERROR_ABORTED)
-        hotplug_take_down(gc, op);
-}
-
-/*
- * The arguments and environment for the remove of a leftover, from its
- * copy alone (the backend is gone): what libxl's hotplug helpers would
- * give (tools/libs/light/libxl_linux.c) for a vbd, or a vif of type vif.
- */
-static int hotplug_prepare_leftover(libxl__gc *gc, devd_script_op *op,
-                                    const char *rel)
-{
-    devd_device *d = op->op.dev;
-    const char *copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid,
-                                 rel);
-    const char *script = NULL, *vifname = NULL, *gw = NULL;
-    bool vif = d->libxl_kind == LIBXL__DEVICE_KIND_VIF;
-    char **args, **env;
-    int n = 0;
-
-    libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/script", copy),
-                           &script);
-    if (!script || script[0] != '/')
-        return 0;
-    if (vif) {
-        libxl__xs_read_checked(gc, XBT_NULL, GCSPRINTF("%s/vifname", copy),
-                               &vifname);
-        libxl__xs_read_checked(gc, XBT_NULL,
-                               GCSPRINTF("%s/gatewaydev", copy), &gw);
-    }
-    GCNEW_ARRAY(args, 4);
-    args[0] = (char *)script;
-    args[1] = vif ? "offline" : "remove";
-    args[2] = vif ? "type_if=vif" : NULL;
-    args[3] = NULL;
-    GCNEW_ARRAY(env, 13);
-    env[n++] = "script";
-    env[n++] = (char *)script;
-    env[n++] = "XENBUS_TYPE";
-    env[n++] = vif ? "vif" : "vbd";
-    env[n++] = "XENBUS_PATH";
-    env[n++] = (char *)rel;
-    env[n++] = "XENBUS_BASE_PATH";
-    env[n++] = "backend";
-    if (vif) {
-        env[n++] = "netdev";
-        env[n++] = (char *)(gw ? gw : "");
-        env[n++] = "vif";
-        env[n++] = vifname ? (char *)vifname
-                           : GCSPRINTF("vif%u.%u", d->domid, d->devid);
-    }
-    env[n] = NULL;
-    hotplug_exec_init(gc, op, args, env);
-    op->copy = copy;
-    return 1;
-}
-
-static void hotplug_remove_leftover(libxl__egc *egc, devd_script_op *op,
-                                    const char *rel)
-{
-    devd_device *d = op->op.dev;
-    STATE_AO_GC(op->op.nested);
-    int rc;
-
-    DLOG(INFO, d, "finishing a removal that a previous devd left: running"
-         " its hotplug remove over %s", rel);
-    if (hotplug_prepare_leftover(gc, op, rel) == 1) {
-        rc = hotplug_start(gc, op, hotplug_removed);
-        if (!rc)
-            return;
-        DLOG(ERROR, d, "cannot start its hotplug remove (rc=%d)", rc);
-    } else {
-        DLOG(ERROR, d, "no hotplug script to run for the removal (rc=%d)",
-             ERROR_NOTFOUND);
-    }
-    if (!op->copy)
-        op->copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid,
-                             rel);
-    hotplug_removed(egc, &op->aes, 0, 0);
-}
-
-void libxl__devd_hotplug_remove(libxl__egc *egc, devd_script_op *op)
-{
-    devd_device *d = op->op.dev;
-    STATE_AO_GC(op->op.nested);
-    const char *be = libxl__devd_dev_path(gc, op->op.dds, d);
-    const char *rel = GCSPRINTF(DEVD_COPY_DIR "/%s-%u-%u",
-                                libxl__device_kind_to_string(d->libxl_kind),
-                                d->domid, d->devid);
-    int rc, script;
-
-    if (libxl__devd_script_dev(d)->leftover) {
-        hotplug_remove_leftover(egc, op, rel);
-        return;
-    }
-    DLOG(INFO, d, "tearing the backend down");
-    script = hotplug_prepare(gc, op, LIBXL__DEVICE_ACTION_REMOVE, rel);
-    op->copy = GCSPRINTF("/local/domain/%u/%s", op->op.dds->self_domid, rel);
-    rc = hotplug_copy(gc, be, op->copy);
-    if (rc == ERROR_NOTFOUND) {
-        DLOG(WARN, d, "backend directory removed under us: its hotplug"
-             " remove could not run");
-        goto done;
-    }
-    if (rc) {
-        libxl__devd_fail(gc, op->op.dds, d, GCSPRINTF("cannot take the backend"
-                         " directory down (rc=%d)", rc), false);
-        libxl__devd_op_done(egc, &op->op);
-        return;
-    }
-    if (script <= 0) {
-        if (script < 0)
-            DLOG(ERROR, d, "no hotplug script to run for the removal"
-                 " (rc=%d)", script);
-        goto done;
-    }
-    if (libxl__ev_time_register_rel(op->op.nested, &op->backoff,
-                                    hotplug_grace_done, DEVD_REMOVE_GRACE_MS))
-        hotplug_take_down(gc, op);
-    rc = hotplug_start(gc, op, hotplug_removed);
-    if (!rc)
-        return;
-    DLOG(ERROR, d, "cannot start its hotplug remove (rc=%d)", rc);
-done:
-    hotplug_removed(egc, &op->aes, 0, 0);
-}
-
-static void hotplug_removed(libxl__egc *egc, libxl__async_exec_state *aes,
-                            int rc, int status)
-{
-    devd_script_op *op = CONTAINER_OF(aes, *op, aes);
-    devd_device *d = op->op.dev;
-    const char *how;
-    STATE_AO_GC(op->op.nested);
-
-    how = hotplug_outcome(gc, rc, status);
-    if (how)
-        DLOG(ERROR, d, "hotplug remove %s", how);
-    else
-        DLOG(INFO, d, "backend removed");
-    if (!libxl__devd_script_dev(d)->leftover)
-        hotplug_take_down(gc, op);
-    /* (Only the copy: its parents stay, since we could not make
-     * libxl/ again under our home, which the toolstack owns.)  A script
-     * cut short by devd stopping leaves the copy: the next devd runs it
-     * again. */
-    if (op->copy && rc != ERROR_ABORTED)
-        libxl__xs_rm_checked(gc, XBT_NULL, op->copy);
-    /* The backend directory is gone whatever the script did. */
-    op->op.removed = true;
-    libxl__devd_op_done(egc, &op->op);
-}
-
-/*----- startup: removals a previous devd did not finish -----*/
-
-/* "<kind>-<domid>-<devid>" of a vbd or vif; false for anything else. */
-static bool hotplug_parse_copy(libxl__gc *gc, const char *name, int *kind,
-                               uint32_t *domid, uint32_t *devid)
-{
-    const char *a = strchr(name, '-'), *b = a ? strchr(a + 1, '-') : NULL;
-
-    if (!b)
-        return false;
-    if (a - name == 3 && !strncmp(name, "vbd", 3))
-        *kind = LIBXL__DEVICE_KIND_VBD;
-    else if (a - name == 3 && !strncmp(name, "vif", 3))
-        *kind = LIBXL__DEVICE_KIND_VIF;
-    else
-        return false;
-    return !libxl__devd_parse_uint(GCSPRINTF("%.*s", (int)(b - a - 1), a + 1),
-                                   DEVD_DOMID_MAX, domid) &&
-           !libxl__devd_parse_uint(b + 1, DEVD_DEVID_MAX, devid);
-}
-
-/*
- * A copy still under DEVD_COPY_DIR is a removal whose script did not run
- * to its end (devd, or the script, was killed): its hotplug remove runs
- * now, from the copy, as a device of kind "<kind>-removal" (no backend has
- * such a kind, so it cannot meet a live device).
- */
-void libxl__devd_hotplug_adopt_leftovers(libxl__egc *egc,
-                                         libxl__devd_state *dds)
-{
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    STATE_AO_GC(nested);
-    const char *dir = GCSPRINTF("/local/domain/%u/" DEVD_COPY_DIR,
-                                dds->self_domid);
-    unsigned int n = 0, i;
-    char **names = libxl__xs_directory(gc, XBT_NULL, dir, &n);
-    uint32_t domid, devid;
-    devd_guest *g;
-    devd_device *d;
-    int kind;
-
-    for (i = 0; names && i < n; i++) {
-        if (!hotplug_parse_copy(gc, names[i], &kind, &domid, &devid)) {
-            LOG(WARN, "removing %s/%s: not a copy of ours", dir, names[i]);
-            libxl__xs_rm_checked(gc, XBT_NULL,
-                                 GCSPRINTF("%s/%s", dir, names[i]));
-            continue;
-        }
-        d = libxl__devd_device_new(gc, dds, &libxl__devd_kind_script,
-                    GCSPRINTF("%s-removal",
-                              libxl__device_kind_to_string(kind)),
-                    domid, devid, DEVD_DEV_REMOVING, &g);
-        if (!d)
-            continue;
-        d->libxl_kind = kind;
-        libxl__devd_script_dev(d)->leftover = true;
-        libxl__devd_script_remove_leftover(egc, dds, g, d);
-    }
-    libxl__nested_ao_free(nested);
 }

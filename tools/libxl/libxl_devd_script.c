@@ -1,8 +1,9 @@
 /*
  * The kind module for backends that hotplug scripts bring up (vbd, vif):
  * when to add and remove them is decided by the shared backend rules
- * (libxl_devd_backend.c); the scripts run in libxl_devd_hotplug.c.  Adds
- * wait for one of the listener's operation slots, removals never do.
+ * (libxl_devd_backend.c); the scripts run in libxl_devd_hotplug.c (adds)
+ * and libxl_devd_removal.c.  Adds wait for one of the listener's
+ * operation slots, removals never do.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
@@ -34,6 +35,8 @@ static void script_start(libxl__egc *egc, devd_op *base, int act)
         act = DEVD_ACT_REMOVE;
         d->state = DEVD_DEV_REMOVING;
     }
+    libxl__devd_op_what(&op->op, act == DEVD_ACT_REMOVE ? "detach"
+                                                          : "attach");
     if (act == DEVD_ACT_REMOVE)
         libxl__devd_hotplug_remove(egc, op);
     else
