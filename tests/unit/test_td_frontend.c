@@ -19,7 +19,10 @@
  *     requests (stats, a ring connected and disconnected) arriving
  *     meanwhile;
  *   - tapdisk killed (SIGKILL) with requests in flight, and another one
- *     taking the live rings over, again and again.
+ *     taking the live rings over, again and again;
+ *   - ring polling (rings that ask for no event while tapdisk watches
+ *     them), with deep rings, one request at a time around the window's
+ *     end, and kills.
  *
  * SPDX-License-Identifier: GPL-2.0-only
  */
@@ -245,8 +248,13 @@ static void start_tapdisk(const char *env)
         setenv("FAKEXEN_MEM_FD", v, 1);
         snprintf(v, sizeof(v), "%u", MEM_PAGES);
         setenv("FAKEXEN_MEM_PAGES", v, 1);
-        if (env && *env)
-            putenv((char *)env);
+        if (env && *env) {
+            char *e = strdup(env), *v1, *save = NULL;
+
+            for (v1 = strtok_r(e, " ", &save); v1;
+                 v1 = strtok_r(NULL, " ", &save))
+                putenv(v1);
+        }
         execl(bin, "tapdisk", "-s", path, "-l", log, (char *)NULL);
         _exit(127);
     }
@@ -289,6 +297,27 @@ static void show_log(void)
         print_error("cannot show the log\n");
 }
 
+/* What the last tapdisk said of ring polling as its last ring went. */
+static unsigned long spin_found, spin_expired;
+
+static void read_spin_line(void)
+{
+    char path[128], line[512];
+    FILE *f;
+
+    spin_found = spin_expired = 0;
+    snprintf(path, sizeof(path), "%s/td.log", t.dir);
+    if (!(f = fopen(path, "r")))
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, "ring polling (");
+        if (p)
+            sscanf(p, "ring polling (%*u us): %lu look(s) found work, %lu"
+                   " ran out", &spin_found, &spin_expired);
+    }
+    fclose(f);
+}
+
 /* Ends tapdisk; its exit status (0: it left cleanly, leaks included
  * under ASan). */
 static int stop(void)
@@ -298,6 +327,7 @@ static int stop(void)
 
     kill(t.pid, SIGTERM);
     waitpid(t.pid, &st, 0);
+    read_spin_line();
     close(t.ctl);
     close(t.evt);
     close(t.ntf);
@@ -600,7 +630,7 @@ static bool busy(void)
 /*----- what the tests run -----*/
 
 typedef struct {
-    const char *env;            /* tapdisk's environment, one VAR=value */
+    const char *env;            /* tapdisk's environment: VAR=value ... */
     unsigned int rings;
     unsigned long requests;     /* on each ring */
     unsigned int order;         /* each ring has 2^order pages */
@@ -610,6 +640,10 @@ typedef struct {
     bool barriers;              /* each burst: a barrier, then more */
     bool control;               /* control requests meanwhile */
     unsigned int kills;         /* tapdisk killed and taken over */
+    unsigned int pause_us;      /* before each burst, up to this long */
+    bool polling;               /* the last tapdisk must have found work
+                                   by polling (and, with pauses, had
+                                   windows that ran out) */
 } run_cfg;
 
 /* Reads and writes, and now and then a write that is flushed (an
@@ -719,9 +753,12 @@ static void run(const run_cfg *c)
             report_hang();
             break;
         }
-        for (i = 0; i < c->rings; i++)
+        for (i = 0; i < c->rings; i++) {
+            if (c->pause_us)
+                usleep((useconds_t)rand() % c->pause_us);
             if (t.f[i].issued < c->requests)
                 burst(&t.f[i], c);
+        }
         if (c->control && round % 16 == 0)
             control(spare, round / 16);
         else if (round % 16 == 0)
@@ -749,7 +786,15 @@ static void run(const run_cfg *c)
                       " answered once by the next tapdisk\n", t.kills,
                       t.owed);
     st = stop();
+    if (c->polling)
+        print_message("# ring polling (the last tapdisk): %lu look(s) found"
+                      " work, %lu ran out\n", spin_found, spin_expired);
     assert_string_equal(t.why, "");
+    if (c->polling) {
+        assert_true(spin_found > 0);
+        if (c->pause_us)
+            assert_true(spin_expired > 0);
+    }
     assert_int_equal(t.kills, c->kills);
     assert_int_equal(answered, issued);
     assert_true(issued >= c->requests * c->rings);
@@ -838,6 +883,40 @@ static void test_killed_and_taken_over_poll_loop(void **s)
                     .mode = NOTIFY_ALWAYS, .control = true, .kills = 4 });
 }
 
+/*
+ * Ring polling (td_spin.h): rings served while it is on ask for no
+ * event, and the frontend (as Linux's) notifies only when asked: a ring
+ * the loop forgets to look at, or sleeps on without asking for an event
+ * again, hangs.  Deep rings and control requests, as above; then one
+ * request at a time with pauses around the window's length, so that
+ * requests come during a look, as it ends and after it (the final check
+ * and the event); then tapdisk killed and taken over while polling.
+ */
+#define POLLING "TAPDISK_POLL_US=300 TAPDISK_POLL_IDLE=0"
+
+static void test_polling_rings_and_control(void **s)
+{
+    run(&(run_cfg){ .env = POLLING " TAPDISK_WRITES=uring", .rings = 3,
+                    .requests = 10000, .depth = 8, .burst = 4,
+                    .mode = NOTIFY_ASKED, .control = true,
+                    .polling = true });
+}
+
+static void test_polling_window_ends_between_requests(void **s)
+{
+    run(&(run_cfg){ .env = POLLING, .rings = 2, .requests = 1500,
+                    .depth = 1, .burst = 1, .mode = NOTIFY_ASKED,
+                    .control = true, .pause_us = 900, .polling = true });
+}
+
+static void test_polling_killed_and_taken_over(void **s)
+{
+    run(&(run_cfg){ .env = POLLING " TAPDISK_WRITES=uring", .rings = 2,
+                    .requests = 3000, .depth = 8, .burst = 4,
+                    .mode = NOTIFY_ASKED, .control = true, .kills = 4,
+                    .polling = true });
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -852,6 +931,9 @@ int main(void)
         cmocka_unit_test(test_notify_always_rings_and_control),
         cmocka_unit_test(test_notify_always_poll_loop),
         cmocka_unit_test(test_notify_asked_rings_and_control),
+        cmocka_unit_test(test_polling_rings_and_control),
+        cmocka_unit_test(test_polling_window_ends_between_requests),
+        cmocka_unit_test(test_polling_killed_and_taken_over),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -41,6 +41,7 @@
 #include "td_journal.h"
 #include "td_req.h"
 #include "td_ring.h"
+#include "td_spin.h"
 
 /* The Xen libraries log every failed call on their own (libxengnttab:
  * "mmap failed" for each grant a guest names that does not map), without
@@ -130,7 +131,10 @@ static void usage(void)
             " them all, holding no persistent grant;\n  TAPDISK_WRITES=uring"
             " hands every write to io_uring instead of writing at\n  once"
             " while writes stay fast;\n  TAPDISK_WAIT=poll sleeps in"
-            " poll(2) rather than in io_uring\n");
+            " poll(2) rather than in io_uring;\n  TAPDISK_POLL_US=N watches"
+            " the rings for up to N us (at most 10000)\n  before it sleeps,"
+            " while the domain leaves TAPDISK_POLL_IDLE percent\n  (default"
+            " 50) of its CPUs idle\n");
 }
 
 typedef struct {
@@ -300,16 +304,46 @@ static void on_unmasked(waits *w)
     unmask_each(w->masked, w->nmasked);
 }
 
+/* What ends a spin: a quiet ring's request, or a completion (of I/O,
+ * or of one of the loop's own waits). */
+static bool spin_ready(void)
+{
+    return td_req_watch() || td_engine_ready();
+}
+
+/*
+ * Before the loop sleeps: with polling on (td_spin.h) and a request
+ * taken since it last slept, what is queued goes in and the rings are
+ * watched for a while; then every quiet ring asks for an event again.
+ * True if there is work (the loop goes on without sleeping).
+ */
+static bool before_sleep(uint64_t *taken_at_sleep)
+{
+    if (td_req_taken() != *taken_at_sleep && td_spin_active()) {
+        if (td_engine_sleep(false) < 0 || td_spin(spin_ready))
+            return true;
+    }
+    /* No ring sleeps without asking for an event. */
+    if (td_req_rearm())
+        return true;
+    *taken_at_sleep = td_req_taken();
+    return false;
+}
+
 static void loop_uring(int sfd)
 {
+    uint64_t taken_at_sleep = 0;
     waits w;
     int rc;
 
     memset(&w, 0, sizeof(w));
+    td_spin_init();
     while (!td_control_exit_asked()) {
         bool more = td_req_round();
 
         arm(&w, sfd);
+        if (!more && !fired(&w))
+            more = before_sleep(&taken_at_sleep);
         /* A wait that fired during the round is handled before sleeping. */
         rc = td_engine_sleep(!more && !fired(&w));
         if (rc < 0) {

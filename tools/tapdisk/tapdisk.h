@@ -112,6 +112,8 @@ typedef struct td_ring {
     bool stalled;               /* stopped until a request completes */
     bool notify;                /* responses written since the last push */
     bool more;                  /* requests left after its last batch */
+    bool quiet;                 /* served without asking for an event
+                                   (polling): the loop owes it a look */
     uint32_t domid, devid, order, proto, port;
     uint32_t gref[TD_MAX_RING_PAGES];
     evtchn_port_t lport;

@@ -416,6 +416,11 @@ int td_engine_sleep(bool wait)
     return rc < 0 ? rc : 0;
 }
 
+bool td_engine_ready(void)
+{
+    return uring_ok && io_uring_cq_ready(&uring) > 0;
+}
+
 int td_engine_wait(void)
 {
     struct io_uring_cqe *cqe;

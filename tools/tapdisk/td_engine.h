@@ -50,5 +50,7 @@ void td_engine_write(td_watch *w, int fd, const void *buf, unsigned int len);
 /* Submits what is queued and, if wait and nothing has completed yet,
  * sleeps until something does; the caller reaps.  -errno on failure. */
 int td_engine_sleep(bool wait);
+/* Whether completions wait to be reaped (no system call). */
+bool td_engine_ready(void);
 
 #endif

@@ -42,7 +42,9 @@
 #include "td_engine.h"
 #include "td_gmem.h"
 #include "td_req.h"
+#include "td_reqmem.h"
 #include "td_ring.h"
+#include "td_spin.h"
 
 #define BATCH 64
 #define POOL_BYTES ((size_t)TD_RING_BUF_PAGES * TD_POOL_PAGE)
@@ -51,6 +53,8 @@
 /* Requests the engine is done with, answered by finish_all; and those
  * their format sends back to it (a discard's next blocks). */
 static td_ioq finished, again;
+/* Requests taken off any ring, ever. */
+static uint64_t taken;
 
 static bool copying(void)
 {
@@ -92,120 +96,6 @@ static void start(td_io *io)
     td_engine_start(io);
 }
 
-/*----- guest memory: a request's data -----*/
-
-/* Queues the copy of every segment between the guest and io->buf, where
- * the data sits packed, in segment order. */
-static void copy_data(td_io *io, bool to_guest)
-{
-    td_ring *r = &io->d->r;
-    size_t pos = 0;
-    unsigned int i;
-
-    for (i = 0; i < io->nsegs; i++) {
-        const td_seg *s = &io->seg[i];
-        uint16_t len = (uint16_t)((s->last_sect - s->first_sect + 1) *
-                                  TD_SECTOR);
-
-        td_gmem_add(r->domid, s->gref, (uint16_t)(s->first_sect * TD_SECTOR),
-                    len, io->buf + pos, to_guest, &io->gnt_err);
-        pos += len;
-    }
-}
-
-/* Grant copy: the data packed at the start of the pool run taken for the
- * request; the pages it does not need go back at once. */
-static void layout_copied(td_io *io)
-{
-    td_ring *r = &io->d->r;
-    size_t bytes = io->nr_sectors * TD_SECTOR;
-    unsigned int need = (unsigned int)((bytes + TD_POOL_PAGE - 1) /
-                                       TD_POOL_PAGE);
-
-    td_pool_put(&r->pool, io->buf + (size_t)need * TD_POOL_PAGE,
-                io->npages - need);
-    io->npages = need;
-    io->iov[0] = (struct iovec){ .iov_base = io->buf, .iov_len = bytes };
-    io->niov = 1;
-    io->want = bytes;
-}
-
-static void segment_refs(const td_io *io, uint32_t *refs)
-{
-    unsigned int i;
-
-    for (i = 0; i < io->nsegs; i++)
-        refs[i] = io->seg[i].gref;
-}
-
-/* One iovec a segment, in the page each segment's grant is at: pages[i],
- * or (pages NULL) the i-th page from base. */
-static void segment_iovs(td_io *io, uint8_t *base, uint8_t *const *pages)
-{
-    unsigned int i;
-
-    io->want = 0;
-    for (i = 0; i < io->nsegs; i++) {
-        const td_seg *s = &io->seg[i];
-        uint8_t *page = pages ? pages[i] : base + (size_t)i * TD_PAGE_SIZE;
-
-        io->iov[i].iov_base = page + s->first_sect * TD_SECTOR;
-        io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) *
-                             TD_SECTOR;
-        io->want += io->iov[i].iov_len;
-    }
-    io->niov = io->nsegs;
-}
-
-/* Grant mapping: the request's grants mapped for as long as it is in
- * flight. */
-static bool layout_mapped(td_io *io)
-{
-    td_disk *d = io->d;
-    uint32_t refs[TD_MAX_INDIRECT_SEGS];
-
-    segment_refs(io, refs);
-    io->buf = td_gmem_map(d->r.domid, io->nsegs, refs, io->to_guest);
-    if (!io->buf) {
-        DLOG(d, "cannot map the %u data grant(s) of a request: %s",
-             io->nsegs, strerror(errno));
-        return false;
-    }
-    io->npages = io->nsegs;
-    segment_iovs(io, io->buf, NULL);
-    return true;
-}
-
-/* Persistent grants: the request's pages held, and its pool run given
- * back.  False: copy it instead. */
-static bool layout_held(td_io *io)
-{
-    td_ring *r = &io->d->r;
-    uint32_t refs[TD_MAX_INDIRECT_SEGS];
-    uint8_t *pages[TD_MAX_INDIRECT_SEGS];
-
-    segment_refs(io, refs);
-    if (!td_gmem_hold(&r->pg, r->domid, io->nsegs, refs, pages))
-        return false;
-    if (io->buf)
-        td_pool_put(&r->pool, io->buf, io->npages);
-    io->buf = NULL;
-    io->npages = 0;
-    io->held = true;
-    segment_iovs(io, NULL, pages);
-    return true;
-}
-
-static void release_buffer(td_io *io)
-{
-    if (io->buf && copying())
-        td_pool_put(&io->d->r.pool, io->buf, io->npages);
-    else if (io->buf)
-        td_gmem_unmap(io->buf, io->npages);
-    io->buf = NULL;
-    io->npages = 0;
-}
-
 /*----- answering -----*/
 
 static void finish(td_io *io)
@@ -224,7 +114,7 @@ static void finish(td_io *io)
              io->sector, io->gnt_err);
         io->status = TD_RSP_ERROR;
     }
-    release_buffer(io);
+    td_reqmem_release(io);
     if (io->status == TD_RSP_OKAY && io->niov)
         d->st.v[io->to_guest ? TD_STAT_SECTORS_READ
                              : TD_STAT_SECTORS_WRITTEN] += io->nr_sectors;
@@ -279,7 +169,7 @@ static void on_done(td_io *io)
     }
     if (io->to_guest && io->status == TD_RSP_OKAY && io->niov && copying() &&
         !io->held)
-        copy_data(io, true);
+        td_reqmem_copy(io, true);
     finish_later(io);
 }
 
@@ -406,19 +296,19 @@ static void accept(td_disk *d, td_io *io, const uint8_t *entry)
     count(d, io);
     if (io->barrier)
         d->r.barrier_wait = true;   /* nothing after it starts before it */
-    if (io->nsegs && !copying() && !layout_mapped(io)) {
+    if (io->nsegs && !copying() && !td_reqmem_mapped(io)) {
         io->status = TD_RSP_ERROR;
         finish_later(io);
         return;
     }
-    if (io->nsegs && d->r.persistent && layout_held(io)) {
+    if (io->nsegs && d->r.persistent && td_reqmem_held(io)) {
         start(io);
         return;
     }
     if (io->nsegs && copying()) {
-        layout_copied(io);
+        td_reqmem_copied(io);
         if (!io->to_guest) {
-            copy_data(io, false);
+            td_reqmem_copy(io, false);
             ioq_push(&d->r.staged, io);
             return;
         }
@@ -491,6 +381,7 @@ static bool take(td_disk *d, const uint8_t *entry)
     }
     r->free_ios = io->next;
     r->inflight++;
+    taken++;
     js = io->jslot;
     memset(io, 0, offsetof(td_io, iov));
     io->jslot = js;
@@ -564,8 +455,11 @@ static bool serve_batch(td_disk *d)
                 return true;
             continue;
         }
-        /* After every batch, whatever its size: no wakeup is lost. */
-        more = td_ring_final_check(r) || r->owed_next < r->nowed;
+        /* After every batch, whatever its size: no wakeup is lost.  A
+         * ring left quiet (polling) is the loop's to look at. */
+        r->quiet = td_spin_active();
+        more = (r->quiet ? td_ring_unconsumed(r) : td_ring_final_check(r)) ||
+               r->owed_next < r->nowed;
         if (!more || handled >= BATCH)
             return more;
     }
@@ -710,6 +604,8 @@ int td_req_attach(td_disk *d, const td_blkif *b, char *why, size_t wl)
 void td_req_detach(td_disk *d)
 {
     td_ring *r = &d->r;
+    td_spin_stats spin;
+    char polled[128] = "";
 
     if (!r->connected)
         return;
@@ -720,11 +616,18 @@ void td_req_detach(td_disk *d)
         finish_all();
     /* How the data moved, for whoever measures: at once (the page cache
      * had it or took it) or through io_uring, and how often a slow write
-     * sent the writes after it there. */
+     * sent the writes after it there; and what polling did (this
+     * process's, which serves one ring but in tests). */
+    td_spin_get_stats(&spin);
+    if (spin.found || spin.expired)
+        snprintf(polled, sizeof(polled), "; ring polling (%" PRIu64
+                 " us): %" PRIu64 " look(s) found work, %" PRIu64
+                 " ran out, %" PRIu64 " ms spent looking", spin.us,
+                 spin.found, spin.expired, spin.ns / 1000000);
     DLOG(d, "ring disconnected: %u persistent grant(s) let go; data moved"
          " %" PRIu64 " time(s) at once, %" PRIu64 " through the engine;"
-         " %" PRIu64 " slow write(s)", r->pg.count, r->moved_now,
-         r->moved_later, r->slow_writes);
+         " %" PRIu64 " slow write(s)%s", r->pg.count, r->moved_now,
+         r->moved_later, r->slow_writes, polled);
     td_gmem_release(&r->pg);
     td_jnl_close(&r->jnl, true);
     free(r->owed);
@@ -757,6 +660,42 @@ bool td_req_round(void)
         if (td_disks[i].used && td_disks[i].r.more)
             return true;
     return false;
+}
+
+/* For quiet rings: those with requests waiting are served in the next
+ * round; whether there are any (rearm: after their final check). */
+static bool look_at_quiet(bool rearm)
+{
+    bool any = false;
+    int i;
+
+    for (i = 0; i < TD_MAX_DISKS; i++) {
+        td_ring *r = &td_disks[i].r;
+
+        if (!td_disks[i].used || !r->connected || !r->quiet)
+            continue;
+        if (rearm)
+            r->quiet = false;
+        if (rearm ? td_ring_final_check(r) : td_ring_unconsumed(r))
+            r->more = true;
+        any |= r->more;
+    }
+    return any;
+}
+
+uint64_t td_req_taken(void)
+{
+    return taken;
+}
+
+bool td_req_watch(void)
+{
+    return look_at_quiet(false);
+}
+
+bool td_req_rearm(void)
+{
+    return look_at_quiet(true);
 }
 
 void td_req_on_event(int port)

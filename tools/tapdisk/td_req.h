@@ -20,6 +20,14 @@ void td_req_detach(td_disk *d);
 void td_req_serve(td_disk *d);
 /* One round over the rings with work left; whether any has more. */
 bool td_req_round(void);
+/* Requests taken off the rings so far. */
+uint64_t td_req_taken(void);
+/* Quiet rings (served while polling, td_spin.h): whether one has
+ * requests waiting (each such is served in the next round). */
+bool td_req_watch(void);
+/* The same after each quiet ring's final check, which asks for an event
+ * again: before the loop sleeps, no ring may be left quiet. */
+bool td_req_rearm(void);
 /* The event channel fired for port. */
 void td_req_on_event(int port);
 /* Reaps and answers what the engine completed; a ring that was waiting

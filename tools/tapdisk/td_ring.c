@@ -157,6 +157,11 @@ bool td_ring_final_check(td_ring *r)
     return r->req_cons != *sr_req_prod(r);
 }
 
+bool td_ring_unconsumed(td_ring *r)
+{
+    return r->req_cons != *sr_req_prod(r);
+}
+
 void td_ring_respond(td_ring *r, uint64_t id, uint8_t op, int16_t st)
 {
     td_rsp_encode(sr_entry(r, r->rsp_prod_pvt), id, op, st);

@@ -37,6 +37,8 @@ uint32_t td_ring_rsp_prod(td_ring *r);
 /* RING_FINAL_CHECK_FOR_REQUESTS: asks the frontend for an event at the
  * next request, then looks once more; true if requests are waiting. */
 bool td_ring_final_check(td_ring *r);
+/* Whether requests are waiting, without asking for an event (polling). */
+bool td_ring_unconsumed(td_ring *r);
 
 void td_ring_respond(td_ring *r, uint64_t id, uint8_t op, int16_t st);
 /* Publishes the responses written; true if the frontend was notified. */
