@@ -12,7 +12,8 @@
 #  - bench-vhd: tapdisk serving a dynamic VHD (fully allocated, and fresh
 #    for the writes) against tapdisk serving a raw image, in one guest.
 # BENCH_TESTS="randread-4k-qd1 ..." narrows bench to the fio tests it
-# names (a quicker look at a few rows).
+# names, BENCH_ROWS="vbd-m vbd3p ..." to the disks (a quicker look at a
+# few rows).
 # Writes one line per figure to BUILDDIR/tests/bench/results.txt.  No
 # thresholds: figures, not verdicts.
 #   bench.sh BUILDDIR SRCDIR
@@ -49,6 +50,7 @@ END {
     name["vbd-m"] = "blkback(2nd-guest)"; name["vbd3p"] = "tapdisk(2nd-guest)"
     name["vbd3copy"] = "tapdisk(copy-all)"; name["vbd3u"] = "tapdisk(uring-writes)"
     name["vbd3poll"] = "tapdisk(poll-wait)"
+    name["vbd3spin"] = "tapdisk(ring-polling-200us)"; name["vbd3spinl"] = "tapdisk(ring-polling-2000us)"
     name["vbd3o3"] = "tapdisk(8-page-ring)"
     name["vbd3raw"] = "tapdisk(raw)"; name["vbd3vhd"] = "tapdisk(vhd)"
     name["vbd3vhdnew"] = "tapdisk(vhd-fresh)"

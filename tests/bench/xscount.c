@@ -15,13 +15,19 @@
  * removes LD_PRELOAD and XSCOUNT_FILE from the environment, so the hotplug
  * scripts and QEMUs it starts are not counted (they are the same programs
  * whichever devd runs them).
+ *
+ * With XSCOUNT_TRACE=FILE too, each request (and watch event) is also
+ * appended to FILE as one line, "<type> <path>": where the requests of
+ * an attach go, for whoever cuts them.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <xenstore.h>
@@ -32,7 +38,12 @@ enum {
     XC_OTHER, XC_WATCH_EVENTS, XC_N
 };
 
+static const char *const xscount_names[XC_N] = {
+    "read", "write", "directory", "mkdir", "rm", "get-perms", "set-perms",
+    "txn-start", "txn-end", "watch", "unwatch", "other", "watch-event",
+};
 static uint64_t *counts;
+static int trace_fd = -1;
 /* A wrapped call may call another wrapped entry point inside libxenstore
  * (through its own PLT): count the outermost only. */
 static __thread int depth;
@@ -57,14 +68,32 @@ static void xscount_init(void)
             counts = m;
     }
     close(fd);
+    f = getenv("XSCOUNT_TRACE");
+    if (f)
+        trace_fd = open(f, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 out:
     unsetenv("XSCOUNT_FILE");
+    unsetenv("XSCOUNT_TRACE");
 }
 
-static void bump(int which)
+static void bump(int which, const char *path)
 {
+    char line[512];
+    int n;
+
     if (counts)
         __atomic_fetch_add(&counts[which], 1, __ATOMIC_RELAXED);
+    if (trace_fd < 0)
+        return;
+    /* One write a line (O_APPEND): lines of two threads never mix. */
+    n = snprintf(line, sizeof(line), "%s %s\n", xscount_names[which],
+                 path ? path : "-");
+    if (n >= (int)sizeof(line)) {
+        n = sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    if (write(trace_fd, line, n) < 0)
+        return;     /* (a lost trace line is not worth failing a request) */
 }
 
 static void *next(const char *name)
@@ -72,8 +101,8 @@ static void *next(const char *name)
     return dlsym(RTLD_NEXT, name);
 }
 
-/* WRAP(counter, return type, name, (params), (args)) */
-#define WRAP(C, R, NAME, PARAMS, ARGS)                                  \
+/* WRAP(counter, path, return type, name, (params), (args)) */
+#define WRAP(C, P, R, NAME, PARAMS, ARGS)                               \
     R NAME PARAMS                                                       \
     {                                                                   \
         static R (*real) PARAMS;                                        \
@@ -81,47 +110,47 @@ static void *next(const char *name)
         if (!real)                                                      \
             real = (R (*) PARAMS)next(#NAME);                           \
         if (depth++ == 0)                                               \
-            bump(C);                                                    \
+            bump(C, P);                                                 \
         r = real ARGS;                                                  \
         depth--;                                                        \
         return r;                                                       \
     }
 
-WRAP(XC_READ, void *, xs_read,
+WRAP(XC_READ, path, void *, xs_read,
      (struct xs_handle *h, xs_transaction_t t, const char *path,
       unsigned int *len), (h, t, path, len))
-WRAP(XC_WRITE, bool, xs_write,
+WRAP(XC_WRITE, path, bool, xs_write,
      (struct xs_handle *h, xs_transaction_t t, const char *path,
       const void *data, unsigned int len), (h, t, path, data, len))
-WRAP(XC_DIRECTORY, char **, xs_directory,
+WRAP(XC_DIRECTORY, path, char **, xs_directory,
      (struct xs_handle *h, xs_transaction_t t, const char *path,
       unsigned int *num), (h, t, path, num))
-WRAP(XC_MKDIR, bool, xs_mkdir,
+WRAP(XC_MKDIR, path, bool, xs_mkdir,
      (struct xs_handle *h, xs_transaction_t t, const char *path),
      (h, t, path))
-WRAP(XC_RM, bool, xs_rm,
+WRAP(XC_RM, path, bool, xs_rm,
      (struct xs_handle *h, xs_transaction_t t, const char *path),
      (h, t, path))
-WRAP(XC_GET_PERMS, struct xs_permissions *, xs_get_permissions,
+WRAP(XC_GET_PERMS, path, struct xs_permissions *, xs_get_permissions,
      (struct xs_handle *h, xs_transaction_t t, const char *path,
       unsigned int *num), (h, t, path, num))
-WRAP(XC_SET_PERMS, bool, xs_set_permissions,
+WRAP(XC_SET_PERMS, path, bool, xs_set_permissions,
      (struct xs_handle *h, xs_transaction_t t, const char *path,
       struct xs_permissions *perms, unsigned int num),
      (h, t, path, perms, num))
-WRAP(XC_TXN_START, xs_transaction_t, xs_transaction_start,
+WRAP(XC_TXN_START, NULL, xs_transaction_t, xs_transaction_start,
      (struct xs_handle *h), (h))
-WRAP(XC_TXN_END, bool, xs_transaction_end,
+WRAP(XC_TXN_END, NULL, bool, xs_transaction_end,
      (struct xs_handle *h, xs_transaction_t t, bool abort), (h, t, abort))
-WRAP(XC_WATCH, bool, xs_watch,
+WRAP(XC_WATCH, path, bool, xs_watch,
      (struct xs_handle *h, const char *path, const char *token),
      (h, path, token))
-WRAP(XC_UNWATCH, bool, xs_unwatch,
+WRAP(XC_UNWATCH, path, bool, xs_unwatch,
      (struct xs_handle *h, const char *path, const char *token),
      (h, path, token))
-WRAP(XC_OTHER, char *, xs_get_domain_path,
+WRAP(XC_OTHER, NULL, char *, xs_get_domain_path,
      (struct xs_handle *h, unsigned int domid), (h, domid))
-WRAP(XC_OTHER, bool, xs_is_domain_introduced,
+WRAP(XC_OTHER, NULL, bool, xs_is_domain_introduced,
      (struct xs_handle *h, unsigned int domid), (h, domid))
 
 /* Watch events: counted when one is returned, not per call. */
@@ -134,7 +163,7 @@ char **xs_check_watch(struct xs_handle *h)
         real = (char **(*)(struct xs_handle *))next("xs_check_watch");
     r = real(h);
     if (r)
-        bump(XC_WATCH_EVENTS);
+        bump(XC_WATCH_EVENTS, r[XS_WATCH_PATH]);
     return r;
 }
 
@@ -148,6 +177,6 @@ char **xs_read_watch(struct xs_handle *h, unsigned int *num)
                next("xs_read_watch");
     r = real(h, num);
     if (r)
-        bump(XC_WATCH_EVENTS);
+        bump(XC_WATCH_EVENTS, r[XS_WATCH_PATH]);
     return r;
 }

@@ -11,7 +11,13 @@
 #            hotplug-status "connected" (qdisk: state 4, QEMU writes no
 #            hotplug-status);
 #   xs-ops:  devd's XenStore requests per attach and per detach, counted in
-#            devd itself by the xscount.so shim;
+#            devd itself by the xscount.so shim; the first attach and
+#            detach of each kind also traced request by request (in the
+#            log as "type key x count", whole in the driver domain's
+#            /var/log/xen/xstrace-*.txt, copied out with its logs);
+#   steps:   (ours) where each attach and detach went, from devd's own
+#            "timing:" lines: total from the event that decided it, devd's
+#            own share, and the script's, QEMU's or tapdisk's;
 #   adopt:   devd started over BENCH_ADOPT (1000) Connected backends of
 #            domains that do not run: seconds until its CPU time stops
 #            growing, and that CPU time; then 10 times as many if ours
@@ -33,12 +39,13 @@ XVDE=51776 XVDF=51792 XVDG=51808
 bench() { echo "BENCH devd=$1 test=$2 kind=$3 stat=$4 value=$5 unit=$6"; }
 
 # Stops whatever devd runs and makes D the next one, with the counting
-# shim; devd_switch starts it too.
+# shim; devd_switch starts it too (after a command in the driver domain,
+# such as the one that asks for the request trace).
 devd_select() { # D [then-this-in-drv]
-    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount${2:+; $2}" 30 >/dev/null
+    drv "devd-ctl term >/dev/null 2>&1; pkill -TERM -f '[x]l.* devd'; sleep 1; echo $1 > /run/devd.kind; touch /run/devd.xscount; rm -f /run/xstrace /run/devd.xstrace${2:+; $2}" 30 >/dev/null
 }
-devd_switch() {
-    devd_select "$1" "devd-ctl start"
+devd_switch() { # D [first-this-in-drv]
+    devd_select "$1" "${2:+$2; }devd-ctl start"
     drv 'kill -0 $(cat /run/devd.pid)' >/dev/null
 }
 # devd's XenStore counters, one a line, in the order of tests/bench/xscount.c
@@ -184,10 +191,31 @@ bench_adopt() { # D N
     ADOPT_SECS=$secs
 }
 
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Where our attaches and detaches went, from devd's "timing:" lines
+# since log line FROM (devd-ctl steps): per kind and phase, the medians of
+# the whole, devd's own share, the wait for a slot and the time it waited
+# for the script, QEMU or tapdisk.
+bench_steps() { # FROM KINDS
+    local k ph f v
+    for k in $2; do
+        for ph in attach detach; do
+            v=$(drv "devd-ctl steps $1 $k $ph")
+            set -- $1 "$2" $v
+            [ $# = 6 ] || { say "bench-devd: no timing lines for $k $ph: $v"; continue; }
+            bench ours "$ph-steps-ms" "$k" total "$3" ms
+            bench ours "$ph-steps-ms" "$k" devd "$4" ms
+            bench ours "$ph-steps-ms" "$k" slot "$5" ms
+            bench ours "$ph-steps-ms" "$k" waited "$6" ms
+        done
+    done
+}
+
 bench_devd_one() { # ours|stock
     local D=$1 k i c0 c1 c2 ra rd ea n kinds=${BENCH_KINDS:-vbd vif qdisk vbd3} rss0 rss1 out
     [ "$D" = stock ] && kinds=${kinds/vbd3/}
-    devd_switch "$D"
+    devd_switch "$D" "touch /run/devd.xstrace"
     ok $? "bench-devd: $D devd started with the XenStore counter"
     sleep 3
     rss0=$(drv "devd-ctl rss" | head -1)
@@ -197,15 +225,24 @@ bench_devd_one() { # ours|stock
     $BT/xs-lat "$DRVBE" "$GL" > /run/lat-$D.log 2>&1 &
     local latpid=$!
     for i in $(seq 50); do grep -q ready /run/lat-$D.log && break; sleep 0.1; done
+    local l0 l1 l2 log0
+    log0=$(drv "wc -l < /var/log/xen/xldevd.log")
     for k in $kinds; do
         ra=0; rd=0; ea=0; n=0
         set -- $(xs_counts); c2=$1 e2=$2
         for i in $(seq "$BENCH_ATTACHES"); do
             c0=$c2 e0=$e2       # (a detach's end is the next attach's start)
+            [ "$i" = 1 ] && l0=$(drv "devd-ctl tracelen")
             b_attach $k || { say "bench-devd: $D $k attach $i failed"; break; }
             set -- $(xs_counts); c1=$1 e1=$2
+            [ "$i" = 1 ] && l1=$(drv "devd-ctl tracelen")
             b_detach $k || { say "bench-devd: $D $k detach $i failed"; break; }
             set -- $(xs_counts); c2=$1 e2=$2
+            if [ "$i" = 1 ]; then
+                l2=$(drv "devd-ctl tracelen")
+                say "bench-devd: $D $k attach 1, $((c1 - c0)) requests: $(drv "devd-ctl trace $l0 $l1 $D-$k-attach")"
+                say "bench-devd: $D $k detach 1, $((c2 - c1)) requests: $(drv "devd-ctl trace $l1 $l2 $D-$k-detach")"
+            fi
             ra=$((ra + c1 - c0)); rd=$((rd + c2 - c1)); ea=$((ea + e1 - e0)); n=$((n + 1))
         done
         [ "$n" = "$BENCH_ATTACHES" ]
@@ -222,9 +259,10 @@ bench_devd_one() { # ours|stock
         [ "$n" -ge "$BENCH_ATTACHES" ]
         ok $? "bench-devd: $D devd: $k attach latency measured $n times" "$(grep " $k " /run/lat-$D.log | head -5)"
         [ "$n" -gt 0 ] || continue
-        bench "$D" attach-ms $k median "$(echo "$out" | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')" ms
+        bench "$D" attach-ms $k median "$(echo "$out" | median)" ms
         bench "$D" attach-ms $k max "$(echo "$out" | tail -1)" ms
     done
+    [ "$D" = ours ] && bench_steps "$log0" "$kinds"
 
     # Memory over attach/detach cycles of the kinds both devds serve.  A
     # cycle that fails because the guest's kernel died is the guest's
