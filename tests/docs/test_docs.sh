@@ -86,9 +86,9 @@ scenarios_ok() {
 import re, sys
 top = sys.argv[1]
 suite = open(top + '/tests/xen/suite/suite.sh').read()
-m = re.search(r'^SCENARIOS=\$\{SCENARIOS:-"([^"]+)"\}', suite, re.M)
+m = re.search(r'^ALL_SCENARIOS="([^"]+)"$', suite, re.M)
 if not m:
-    sys.exit('no default SCENARIOS line in tests/xen/suite/suite.sh')
+    sys.exit('no ALL_SCENARIOS line in tests/xen/suite/suite.sh')
 want = m.group(1).split()
 doc = open(top + '/docs/testing.md').read()
 rows = re.findall(r'^\| `([a-z0-9-]+)` \|', doc, re.M)

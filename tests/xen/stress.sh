@@ -6,7 +6,7 @@
 #   stress.sh BUILDDIR SRCDIR
 set -u
 B=$1 S=$2
-export SCENARIOS=${SCENARIOS:-"churn slow-hotplug rebind many vbd3-hostile"}
+export SCENARIOS=${SCENARIOS:-"churn slow-hotplug killed-scripts rebind many vbd3-hostile"}
 rc=0
 for v in ${XEN:-4.20 4.17}; do
     echo "# ==== the real-Xen bed on Xen $v, loaded: $SCENARIOS"

@@ -235,13 +235,29 @@ qemus_for() { drv "pgrep -f '[x]en-domid $1 ' | wc -l" | head -1; }  # [x]: not 
 loops_left() {
     drv "for i in \$(seq 40); do n=\$(losetup -a | grep -c '$1'); [ \$n = 0 ] && break; sleep 0.5; done; echo \$n" | head -1
 }
+# devd_lines MARK PATTERN N SECS: waits until devd's log has N lines that
+# match PATTERN (grep -E) after the line whose number is in the driver
+# domain's file MARK, SECS at most; prints how many it has.  For waiting
+# on devd's own word that its operations ended, whatever the host's load.
+devd_lines() {
+    drv "for i in \$(seq $4); do n=\$(tail -n +\$((\$(cat $1) + 1)) /var/log/xen/xldevd.log | grep -cE '$2'); [ \$n -ge $3 ] && break; sleep 1; done; echo \$n" $(( $4 + 60 )) | head -1
+}
 # detach NAME VDEV KIND DOMID DEVID: block-detach (network-detach for a
 # vif), wait for the backend to go, then for the frontend (dom0 removes it
 # after the backend), so that the same device can be attached again at once.
+# A vbd's or vif's hotplug remove may still run then (its backend directory
+# goes after 5 s): with our devd, wait for its word that the removal ended,
+# so that what the script releases can be checked at once.
 detach() {
-    local fe=vbd verb=block-detach
+    local fe=vbd verb=block-detach mark=
     [ "$3" = vif ] && fe=vif verb=network-detach
+    case $3 in vbd|vif) [ "$DEVD" != stock ] && mark=/run/detach.l0 ;; esac
+    [ -n "$mark" ] && drv "wc -l < /var/log/xen/xldevd.log > $mark" >/dev/null
     xl_run $verb "$1" "$2"
     wait_gone "$(be "$3" "$4" "$5")" 30 || return 1
-    wait_gone "/local/domain/$4/device/$fe/$5" 30
+    wait_gone "/local/domain/$4/device/$fe/$5" 30 || return 1
+    [ -z "$mark" ] && return 0
+    [ "$(devd_lines $mark "Domain $4:$3 $5: timing: detach" 1 150)" -ge 1 ] 2>/dev/null && return 0
+    say "detach: devd did not say within 150 s that the removal of $3 $5 of domain $4 ended"
+    return 1
 }
