@@ -6,7 +6,8 @@
 # the Xen 4.20 flavour itself), make, make check, make deb.  Prints TAP.
 # Debian's trixie xen source is not always downloadable: XEN_TARBALL=FILE
 # (with its SHA256SUMS beside it) is copied in and given to configure.
-#   [XEN_TARBALL=FILE] check_host_trixie.sh BUILDDIR SRCDIR
+# JOBS=N: make's jobs (default: the host's CPUs).
+#   [XEN_TARBALL=FILE] [JOBS=N] check_host_trixie.sh BUILDDIR SRCDIR
 set -u
 B=$1 S=$2
 root=$B/trixie-host
@@ -52,7 +53,7 @@ in_root "gcc --version | head -n1" | sed 's/^/# /'
 step "configure picks the Xen series and gets its source" \
     in_root "cd /src && autoreconf -fi && mkdir -p build && cd build && ../configure $xen_src_opt"
 sed -n 's/^XEN_MAJMIN = /# building for Xen /p' "$root/src/build/Makefile" 2>/dev/null
-step "make (Xen's tools and ours, gcc 14, -Werror)" in_root "cd /src/build && make -j$(nproc)"
+step "make (Xen's tools and ours, gcc 14, -Werror)" in_root "cd /src/build && make -j${JOBS:-$(nproc)}"
 step "make check (unit tests, build checks)" in_root "cd /src/build && make check"
 step "make deb DEB_RELEASE=trixie (lintian of Debian 13 clean)" \
     in_root "cd /src/build && make deb DEB_RELEASE=trixie"
