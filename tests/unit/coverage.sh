@@ -5,7 +5,7 @@
 # Usage: coverage.sh BUILDDIR SRCDIR
 set -e
 B=$1/coverage S=$2 MIN=${COVERAGE_MIN:-80}
-CORE="libxl_devd.c libxl_devd_xs.c libxl_devd_backend.c"
+CORE="libxl_devd.c libxl_devd_op.c libxl_devd_xs.c libxl_devd_backend.c"
 rm -rf "$B" && mkdir -p "$B" && cd "$B"
 srcs="$S/tests/unit/test_devd_core.c $S/tests/unit/fake_libxl.c"
 for f in $CORE libxl_devd_unserved.c devd_table.c devd_parse.c devd_policy.c; do

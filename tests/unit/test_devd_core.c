@@ -416,7 +416,7 @@ static void test_add_busy_dirty(void **s)
     stop();
 }
 
-/* Adds wait for a slot, in order; removals never wait. */
+/* Adds wait for a slot, in order; a removal starts at once. */
 static void test_slots_queue(void **s)
 {
     char txt[32];
@@ -460,6 +460,108 @@ static void test_slots_queue(void **s)
         end_op(0, END_UP);
     assert_int_equal(dds->table.nqueued, 0);
     stop();
+}
+
+/* A running operation that waits for a slot (a removal's script):
+ * served in FIFO order with the queued devices; told when devd stops. */
+static struct { devd_op *op[4]; int rc[4]; int n; bool end_on_abort; } G;
+
+static void got_slot(libxl__egc *egc, devd_op *op, int rc)
+{
+    int i;
+
+    G.op[G.n] = op;
+    G.rc[G.n++] = rc;
+    if (rc && G.end_on_abort)       /* as a module's would: it ends */
+        for (i = 0; i < K.nops; i++)
+            if (K.ops[i] == op)
+                end_op(i, END_REMOVED);
+}
+
+static void wait_slot(devd_op *op)
+{
+    libxl__egc egc = { .gc = { .owner = ctx } };
+
+    libxl__devd_op_slot_wait(&egc, op, got_slot);
+    fake_gc_free(&egc.gc);
+}
+
+static void test_slot_wait(void **s)
+{
+    memset(&G, 0, sizeof(G));
+    start();
+    be_write("fake/9/1", 4, 1);
+    fire("fake/9/1/state");
+    end_op(0, END_UP);
+    dds->slots = 1;
+    be_write("fake/9/2", 2, 1);
+    fire("fake/9/2/state");             /* an add: takes the slot */
+    assert_int_equal(K.nops, 1);
+    assert_true(K.ops[0]->slot);
+    be_write("fake/9/1", 6, 0);
+    fire("fake/9/1/state");             /* a removal: starts, no slot */
+    assert_int_equal(K.nops, 2);
+    assert_false(K.ops[1]->slot);
+    wait_slot(K.ops[1]);                /* its script must wait */
+    assert_int_equal(G.n, 0);
+    assert_int_equal(dds->table.nqueued, 1);
+    be_write("fake/9/3", 2, 1);
+    fire("fake/9/3/state");             /* an add, queued behind it */
+    assert_int_equal(dds->table.nqueued, 2);
+    /* The slot frees: the waiting operation goes on, the add waits. */
+    end_op(0, END_UP);
+    assert_int_equal(G.n, 1);
+    assert_int_equal(G.rc[0], 0);
+    assert_true(G.op[0]->slot);
+    assert_int_equal(dds->slot_ops, 1);
+    assert_int_equal(K.nops, 1);
+    assert_int_equal(dds->table.nqueued, 1);
+    /* It holds the slot already: a second wait goes on at once. */
+    wait_slot(K.ops[0]);
+    assert_int_equal(G.n, 2);
+    assert_int_equal(G.rc[1], 0);
+    /* A pause gives it back: the queued add starts; then it waits. */
+    libxl__devd_op_slot_release(NULL, K.ops[0]);
+    assert_int_equal(K.nops, 2);
+    assert_ptr_equal(K.ops[1]->dev, dev("fake", 9, 3));
+    wait_slot(K.ops[0]);
+    assert_int_equal(G.n, 2);
+    /* devd stops: the waiting operation is told, and ends at once; the
+     * handler completes once, when the add ends too. */
+    G.end_on_abort = true;
+    fake_abort(ctx);
+    assert_int_equal(G.n, 3);
+    assert_int_equal(G.rc[2], ERROR_ABORTED);
+    assert_int_equal(dds->table.nqueued, 0);
+    assert_false(W.completed);
+    end_op(0, END_UP);
+    assert_true(W.completed);
+    assert_int_equal(W.complete_rc, ERROR_ABORTED);
+    assert_int_equal(W.nested, 0);
+}
+
+/* The only operation in flight waits for a slot when devd stops: the
+ * handler completes once, from under the abort. */
+static void test_slot_wait_abort_last(void **s)
+{
+    memset(&G, 0, sizeof(G));
+    start();
+    be_write("fake/9/1", 4, 1);
+    fire("fake/9/1/state");
+    end_op(0, END_UP);
+    dds->slots = 0;                     /* (no slot ever frees) */
+    be_write("fake/9/1", 6, 0);
+    fire("fake/9/1/state");
+    wait_slot(K.ops[0]);
+    assert_int_equal(G.n, 0);
+    G.end_on_abort = true;
+    fake_abort(ctx);
+    assert_int_equal(G.n, 1);
+    assert_int_equal(G.rc[0], ERROR_ABORTED);
+    assert_int_equal(K.nops, 0);
+    assert_true(W.completed);
+    assert_int_equal(W.complete_rc, ERROR_ABORTED);
+    assert_int_equal(W.nested, 0);
 }
 
 /* A failed device is retried on a real change only. */
@@ -760,6 +862,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_busy_dirty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_wait_abort_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_forget, setup, teardown),

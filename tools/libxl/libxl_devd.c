@@ -10,15 +10,14 @@
  *
  * What an event means for a device is its kind module's business (see
  * libxl_devd_internal.h); this file dispatches by the backend directory's
- * name (the table of libxl_devd_kinds.c) and keeps the tables, the
- * operations and their slots, and the adoption walk at startup.  The
- * XenStore helpers every module uses are in libxl_devd_xs.c.
+ * name (the table of libxl_devd_kinds.c) and keeps the tables and the
+ * adoption walk at startup.  Device operations and their slots are in
+ * libxl_devd_op.c, the XenStore helpers every module uses in
+ * libxl_devd_xs.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
 #include "libxl_osdeps.h"
-
-#include <time.h>
 
 #include "libxl_devd_internal.h"
 
@@ -30,8 +29,11 @@
  * take twice as long, and under load both lost the race where one after
  * the other would not, and they starved the kernel thread that brings new
  * backends to InitWait, which dom0 waits 10 s for.  Queued here, their
- * clock starts when they can run.  Removals never wait: the toolstack
- * gives us only 10 s before it deletes the backend directory itself.
+ * clock starts when they can run.  A removal's script waits for a slot
+ * too (a mass shutdown ran a dozen at once, and killed some at 40 s), but
+ * its operation does not: the toolstack gives us only 10 s before it
+ * deletes the backend directory itself, so its copy of the keys and its
+ * grace period start at once (libxl__devd_op_slot_wait).
  */
 #define DEVD_SLOTS_MAX 4
 /* What an administrator may ask for instead. */
@@ -361,189 +363,6 @@ out:
     libxl__nested_ao_free(nested);
 }
 
-/*----- operations, and their slots -----*/
-
-uint64_t libxl__devd_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-devd_op *libxl__devd_op_new(libxl__devd_state *dds, devd_guest *g,
-                            devd_device *d, size_t size)
-{
-    libxl__ao *nested = libxl__nested_ao_create(dds->ao);
-    devd_op *op;
-
-    assert(size >= sizeof(*op));
-    op = libxl__zalloc(&nested->gc, size);
-    op->dds = dds;
-    op->nested = nested;
-    op->guest = g;
-    op->dev = d;
-    /* Started outside an event (by another operation's end, a timer):
-     * it counts from its start. */
-    op->t_event = dds->event_us ? dds->event_us : libxl__devd_now_us();
-    d->busy = true;
-    dds->ops_inflight++;
-    return op;
-}
-
-void libxl__devd_op_what(devd_op *op, const char *what)
-{
-    op->what = what;
-}
-
-void libxl__devd_op_ext_begin(devd_op *op, const char *name)
-{
-    op->ext_name = name;
-    op->t_ext_begin = libxl__devd_now_us();
-}
-
-void libxl__devd_op_ext_end(devd_op *op)
-{
-    if (!op->t_ext_begin)
-        return;
-    op->ext_us += libxl__devd_now_us() - op->t_ext_begin;
-    op->t_ext_begin = 0;
-}
-
-/* One line per operation: its whole time, the part that was devd's own
- * (what make bench reads), the wait for a slot and the others' part. */
-static void devd_op_timing(libxl__gc *gc, devd_op *op)
-{
-    uint64_t total;
-
-    libxl__devd_op_ext_end(op);
-    total = libxl__devd_now_us() - op->t_event;
-    DLOG(INFO, op->dev, "timing: %s total=%.1f devd=%.1f slot=%.1f"
-         " %s=%.1f ms", op->what ? op->what : "operation", total / 1e3,
-         (total - op->slot_us - op->ext_us) / 1e3, op->slot_us / 1e3,
-         op->ext_name ? op->ext_name : "other", op->ext_us / 1e3);
-}
-
-/* A device waiting for a slot: what to start, how big its op is, when
- * the event that queued it came and when it was queued. */
-typedef struct {
-    devd_op_start_fn *start;
-    size_t size;
-    uint64_t t_event, t_queued;
-} devd_queued;
-
-static void devd_op_start(libxl__egc *egc, libxl__devd_state *dds,
-                          devd_guest *g, devd_device *d, int act,
-                          size_t size, devd_op_start_fn *start,
-                          const devd_queued *q)
-{
-    devd_op *op = libxl__devd_op_new(dds, g, d, size);
-
-    if (q) {
-        op->t_event = q->t_event ? q->t_event : q->t_queued;
-        op->slot_us = libxl__devd_now_us() - q->t_queued;
-    }
-    op->slot = true;
-    dds->slot_ops++;
-    start(egc, op, act);
-}
-
-void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
-                            devd_guest *g, devd_device *d, int act, bool now,
-                            size_t size, devd_op_start_fn *start)
-{
-    EGC_GC;
-    devd_queued *q;
-
-    if (now || dds->slot_ops < dds->slots) {
-        devd_op_start(egc, dds, g, d, act, size, start, NULL);
-        return;
-    }
-    /* Busy while queued: events meanwhile mark it dirty, and it is never
-     * freed before its turn comes. */
-    q = libxl__zalloc(NOGC, sizeof(*q));
-    q->start = start;
-    q->size = size;
-    q->t_event = dds->event_us;
-    q->t_queued = libxl__devd_now_us();
-    free(d->queued_with);
-    d->queued_with = q;
-    d->busy = true;
-    libxl__devd_queue_push(&dds->table, d, act);
-    DLOG(DEBUG, d, "queued for an operation slot (%u waiting)",
-         dds->table.nqueued);
-}
-
-/* A slot was freed: start the oldest queued operation. */
-static void devd_slot_next(libxl__egc *egc, libxl__devd_state *dds)
-{
-    devd_device *d;
-    devd_queued q;
-    int act;
-
-    while (dds->slot_ops < dds->slots &&
-           (d = libxl__devd_queue_pop(&dds->table, &act))) {
-        devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
-
-        q = *(devd_queued *)d->queued_with;
-        free(d->queued_with);
-        d->queued_with = NULL;
-        /* Still dirty, if events came: looked at again when this
-         * operation ends (the start function may look now). */
-        d->busy = false;    /* op_new takes it again */
-        devd_op_start(egc, dds, g, d, act, q.size, q.start, &q);
-    }
-}
-
-void libxl__devd_op_slot_release(libxl__egc *egc, devd_op *op)
-{
-    if (!op->slot)
-        return;
-    op->slot = false;
-    op->dds->slot_ops--;
-    devd_slot_next(egc, op->dds);
-}
-
-void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
-{
-    libxl__devd_state *dds = op->dds;
-    devd_guest *g = op->guest;
-    devd_device *d = op->dev;
-    devd_op_after_fn *after = op->after;
-    bool removed = op->removed, dirty = d->dirty, slot = op->slot;
-    char name[DEVD_KIND_LEN];
-    uint32_t domid = d->domid, devid = d->devid;
-
-    memcpy(name, d->kind, sizeof(name));
-    d->busy = false;
-    d->dirty = false;
-    {
-        STATE_AO_GC(op->nested);
-        devd_op_timing(gc, op);
-        if (removed)
-            libxl__devd_device_drop(gc, dds, g, d);
-    }
-    libxl__nested_ao_free(op->nested);    /* frees op */
-    dds->ops_inflight--;
-    if (slot)
-        dds->slot_ops--;
-
-    if (dds->aborting) {
-        if (!dds->ops_inflight)
-            devd_finish(egc, dds, ERROR_ABORTED);
-        return;
-    }
-    /* Something changed while we were busy: look again.  After a
-     * removal, at a backend that may be new (the old directory may have
-     * gone first, and dom0 may have attached the same device again). */
-    if (dirty)
-        libxl__devd_reevaluate(egc, dds, name, domid, devid);
-    if (after)
-        after(egc, dds, name, domid, devid);
-    if (slot)
-        devd_slot_next(egc, dds);
-}
-
 /*----- startup: adoption -----*/
 
 /* Every backend already in XenStore is handed to its kind module, which
@@ -647,9 +466,19 @@ static void devd_abort_cb(libxl__egc *egc, libxl__ao_abortable *abrt,
     dds->aborting = true;
     libxl__ev_xswatch_deregister(gc, &dds->watch);
     /* Running operations see the abort through their own abortables and
-     * end; the last one to end completes us. */
+     * end; the last one to end completes us.  Those waiting for a slot
+     * have none: they are told here (held meanwhile, so that the last
+     * of them does not complete us under this loop). */
+    dds->ops_inflight++;
+    libxl__devd_op_abort_waiters(egc, dds);
+    dds->ops_inflight--;
     if (!dds->ops_inflight)
         devd_finish(egc, dds, ERROR_ABORTED);
+}
+
+void libxl__devd_stopped(libxl__egc *egc, libxl__devd_state *dds)
+{
+    devd_finish(egc, dds, ERROR_ABORTED);
 }
 
 static void devd_finish(libxl__egc *egc, libxl__devd_state *dds, int rc)

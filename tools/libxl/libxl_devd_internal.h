@@ -121,7 +121,7 @@ _hidden void libxl__devd_reevaluate(libxl__egc *egc, libxl__devd_state *dds,
                                     const char *name, uint32_t domid,
                                     uint32_t devid);
 
-/*----- device operations -----*/
+/*----- device operations (libxl_devd_op.c) -----*/
 
 typedef struct devd_op devd_op;
 /* Runs after the operation has ended and, if events came meanwhile, the
@@ -165,7 +165,9 @@ _hidden void libxl__devd_op_done(libxl__egc *egc, devd_op *op);
  * Starts an operation for d with start(op, act) now if one of the
  * listener's slots is free or `now`, or later in FIFO order: the device
  * is busy meanwhile.  Used for the work that competes for the driver
- * domain's CPUs (hotplug scripts); `now` for work that cannot wait.
+ * domain's CPUs (hotplug scripts).  `now`: at once and without a slot,
+ * for work that cannot wait (a removal), which may wait for one later
+ * (libxl__devd_op_slot_wait).
  */
 _hidden void libxl__devd_op_slotted(libxl__egc *egc, libxl__devd_state *dds,
                                     devd_guest *g, devd_device *d, int act,
@@ -180,6 +182,22 @@ _hidden void libxl__devd_op_ext_end(devd_op *op);
 _hidden uint64_t libxl__devd_now_us(void);
 /* An operation that goes on (a pause) gives its slot back. */
 _hidden void libxl__devd_op_slot_release(libxl__egc *egc, devd_op *op);
+/*
+ * An operation already running that needs a slot for its next step (a
+ * removal's script: its copy and grace period cannot wait, its script
+ * can): got(op, 0) once it holds one, at once if one is free, in FIFO
+ * order with the devices queued for one; got(op, ERROR_ABORTED) if devd
+ * stops first.
+ */
+typedef void devd_op_slot_fn(libxl__egc *egc, devd_op *op, int rc);
+_hidden void libxl__devd_op_slot_wait(libxl__egc *egc, devd_op *op,
+                                      devd_op_slot_fn *got);
+/* devd stops: every operation waiting for a slot is told. */
+_hidden void libxl__devd_op_abort_waiters(libxl__egc *egc,
+                                          libxl__devd_state *dds);
+/* (core) devd stops and its last operation ended: completes the
+ * handler. */
+_hidden void libxl__devd_stopped(libxl__egc *egc, libxl__devd_state *dds);
 
 /*----- backends that something else brings up (libxl_devd_backend.c) -----*/
 

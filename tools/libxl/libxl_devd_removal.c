@@ -8,8 +8,11 @@
  * script reads (XENBUS_PATH points at it), and the backend directory goes
  * when the script ends or after 5 s, whichever comes first.
  *
- * A remove script that was killed (libxl's 40 s, which a driver domain busy
- * with many removals at once can run past, or a signal) may not have
+ * The script waits for one of the listener's slots, as an add does (a
+ * mass shutdown ran a dozen at once on one CPU, and libxl killed some at
+ * 40 s); the copy and the grace period do not wait.
+ *
+ * A remove script that was killed (libxl's 40 s, or a signal) may not have
  * released what the device held: it runs again from the copy after a
  * pause, DEVD_SCRIPT_ATTEMPTS times in all; a copy still there after the
  * last is left for the next devd, which runs it again at startup.  Before
@@ -246,8 +249,8 @@ static const char *removal_loop_moved(libxl__gc *gc, devd_script_op *op)
     return NULL;
 }
 
-/* Runs the script prepared in op->aes, and counts the run; removal_ended
- * goes on either way. */
+/* Runs the script prepared in op->aes (the operation holds a slot), and
+ * counts the run; removal_ended goes on either way. */
 static void removal_run(libxl__egc *egc, devd_script_op *op)
 {
     STATE_AO_GC(op->op.nested);
@@ -260,23 +263,35 @@ static void removal_run(libxl__egc *egc, devd_script_op *op)
     removal_ended(egc, &op->aes, 0, 0);
 }
 
-/* Runs the remove from the copy (op->copy), unless its loop device has
- * moved on; removal_ended goes on either way. */
-static void removal_from_copy(libxl__egc *egc, devd_script_op *op)
+/* The first run, prepared from the backend, once a slot is ours. */
+static void removal_slot_got(libxl__egc *egc, devd_op *base, int rc)
 {
+    devd_script_op *op = CONTAINER_OF(base, *op, op);
+
+    if (rc)
+        removal_ended(egc, &op->aes, rc, 0);
+    else
+        removal_run(egc, op);
+}
+
+/* A run from the copy (op->copy), once a slot is ours: unless its loop
+ * device has moved on meanwhile; removal_ended goes on either way. */
+static void removal_copy_slot_got(libxl__egc *egc, devd_op *base, int rc)
+{
+    devd_script_op *op = CONTAINER_OF(base, *op, op);
     devd_device *d = op->op.dev;
     STATE_AO_GC(op->op.nested);
     const char *rel = GCSPRINTF(DEVD_COPY_DIR "/%s", removal_name(gc, d));
     const char *why;
-    int rc;
 
+    if (rc)
+        goto ended;
     why = removal_loop_moved(gc, op);
     if (why) {
         DLOG(INFO, d, "its hotplug remove does not run: %s", why);
         goto ended;
     }
-    rc = removal_prepare_from_copy(gc, op, rel);
-    if (rc != 1) {
+    if (removal_prepare_from_copy(gc, op, rel) != 1) {
         DLOG(ERROR, d, "no hotplug script to run for the removal (rc=%d)",
              ERROR_NOTFOUND);
         goto ended;
@@ -284,7 +299,13 @@ static void removal_from_copy(libxl__egc *egc, devd_script_op *op)
     removal_run(egc, op);
     return;
 ended:
-    removal_ended(egc, &op->aes, 0, 0);
+    removal_ended(egc, &op->aes, rc, 0);
+}
+
+/* Runs the remove from the copy when a slot is free. */
+static void removal_from_copy(libxl__egc *egc, devd_script_op *op)
+{
+    libxl__devd_op_slot_wait(egc, &op->op, removal_copy_slot_got);
 }
 
 /*----- remove -----*/
@@ -328,7 +349,7 @@ void libxl__devd_hotplug_remove(libxl__egc *egc, devd_script_op *op)
     if (libxl__ev_time_register_rel(op->op.nested, &op->backoff,
                                     removal_grace_done, DEVD_REMOVE_GRACE_MS))
         removal_take_down(gc, op);
-    removal_run(egc, op);
+    libxl__devd_op_slot_wait(egc, &op->op, removal_slot_got);
     return;
 ended:
     removal_ended(egc, &op->aes, 0, 0);
@@ -355,6 +376,9 @@ static void removal_ended(libxl__egc *egc, libxl__async_exec_state *aes,
     how = libxl__devd_hotplug_outcome(gc, rc, status);
     if (!how) {
         DLOG(INFO, d, "backend removed");
+    } else if (rc == ERROR_ABORTED) {
+        DLOG(INFO, d, "devd stops: its hotplug remove is left to the next"
+             " devd, which runs it from the copy");
     } else if (!removal_killed(rc, status)) {
         DLOG(ERROR, d, "hotplug remove %s", how);
     } else if (op->remove_attempts < DEVD_SCRIPT_ATTEMPTS) {
@@ -363,6 +387,8 @@ static void removal_ended(libxl__egc *egc, libxl__async_exec_state *aes,
         DLOG(WARN, d, "hotplug remove attempt %u of %d %s: running it again"
              " from its copy in %d s", op->remove_attempts,
              DEVD_SCRIPT_ATTEMPTS, how, ms / 1000);
+        /* (A pause: the slot serves others meanwhile.) */
+        libxl__devd_op_slot_release(egc, &op->op);
         rc = libxl__ev_time_register_rel(op->op.nested, &op->backoff,
                                          removal_again, ms);
         if (rc)

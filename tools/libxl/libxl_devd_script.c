@@ -3,7 +3,8 @@
  * when to add and remove them is decided by the shared backend rules
  * (libxl_devd_backend.c); the scripts run in libxl_devd_hotplug.c (adds)
  * and libxl_devd_removal.c.  Adds wait for one of the listener's
- * operation slots, removals never do.
+ * operation slots; a removal starts at once, and only its script waits
+ * for one.
  *
  * SPDX-License-Identifier: LGPL-2.1-only
  */
