@@ -417,30 +417,47 @@ if want vbd3-hostile; then
         # New devices stay unbound in the guest: its own xenstore writes
         # play the frontend, as a malicious kernel would.
         dcmd "$G8" "echo 0 > /sys/bus/xen/drivers_autoprobe" >/dev/null
-        F=device/vbd/$XVDC
-        i=0
-        for c in "ring-page-order|$F/ring-page-order 4 $F/ring-ref0 8 $F/event-channel 5" \
-                 "ring-ref|$F/event-channel 5" \
-                 "event-channel|$F/ring-ref 8 $F/event-channel 12abc" \
-                 "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol x86_16-abi" \
-                 "feature-persistent|$F/ring-ref 8 $F/event-channel 5 $F/feature-persistent 2" \
-                 "state|$F/ring-ref 8 $F/event-channel 5" \
-                 "event-channel|$F/ring-ref 8 $F/event-channel '13\\x00junk'" \
-                 "protocol|$F/ring-ref 8 $F/event-channel 5 $F/protocol 'x86_64-abi\\n\\x1b[31mDomain 0: FORGED'"; do
-            i=$((i + 1)); key=${c%%|*}; keys=${c#*|}
-            drv "truncate -s 16M /srv/h2.img" >/dev/null
-            att=$($XL block-attach g8 "backend=drv,backendtype=tap,vdev=xvdc,format=raw,target=/srv/h2.img" 2>&1)
-            BH=$(be vbd3 "$G8" $XVDC)
-            wait_key "$BH/state" 2 60 || say "case $key: backend not in InitWait: $(xs $BH/state) $att"
-            st=3; [ "$key" = state ] && st=junk
-            l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
-            dcmd "$G8" "xenstore-write $keys && xenstore-write $F/state $st" >/dev/null
+        # Eight frontends, each with one bad value, on eight devices at
+        # once (each device has its own log limit): each device Closed,
+        # named in its hotplug-error and in one log line, detached.
+        # CASES: key|the guest's writes (the frontend's directory is $F).
+        CASES=("ring-page-order|\$F/ring-page-order 4 \$F/ring-ref0 8 \$F/event-channel 5"
+               "ring-ref|\$F/event-channel 5"
+               "event-channel|\$F/ring-ref 8 \$F/event-channel 12abc"
+               "protocol|\$F/ring-ref 8 \$F/event-channel 5 \$F/protocol x86_16-abi"
+               "feature-persistent|\$F/ring-ref 8 \$F/event-channel 5 \$F/feature-persistent 2"
+               "state|\$F/ring-ref 8 \$F/event-channel 5"
+               "event-channel|\$F/ring-ref 8 \$F/event-channel '13\\x00junk'"
+               "protocol|\$F/ring-ref 8 \$F/event-channel 5 \$F/protocol 'x86_64-abi\\n\\x1b[31mDomain 0: FORGED'")
+        VDEVS=(xvdc xvde xvdf xvdg xvdh xvdi xvdj xvdk)
+        hdev() { echo $((51712 + 16 * ($(printf '%d' "'${VDEVS[$1]#xvd}") - 97))); }
+        drv "for i in 0 1 2 3 4 5 6 7; do truncate -s 16M /srv/h2-\$i.img; done" >/dev/null
+        for i in 0 1 2 3 4 5 6 7; do
+            att=$($XL block-attach g8 "backend=drv,backendtype=tap,vdev=${VDEVS[$i]},format=raw,target=/srv/h2-$i.img" 2>&1) ||
+                say "case ${CASES[$i]%%|*}: block-attach ${VDEVS[$i]}: $att"
+        done
+        for i in 0 1 2 3 4 5 6 7; do
+            BH=$(be vbd3 "$G8" "$(hdev $i)")
+            wait_key "$BH/state" 2 60 || say "case ${CASES[$i]%%|*}: backend not in InitWait: $(xs $BH/state)"
+        done
+        l0=$(drv "wc -l < /var/log/xen/xldevd.log" | head -1)
+        w=
+        for i in 0 1 2 3 4 5 6 7; do
+            F=device/vbd/$(hdev $i) st=3; key=${CASES[$i]%%|*} keys=${CASES[$i]#*|}
+            [ "$key" = state ] && st=junk
+            w="$w xenstore-write ${keys//'$F'/$F} && xenstore-write $F/state $st &&"
+        done
+        out=$(dcmd "$G8" "$w true"); r=$?
+        [ $r = 0 ] || say "the guest's writes: rc $r $out"
+        for i in 0 1 2 3 4 5 6 7; do
+            c=${CASES[$i]}; key=${c%%|*}; keys=${c#*|}; dev=$(hdev $i)
+            BH=$(be vbd3 "$G8" $dev)
             wait_key "$BH/state" 6 30
             ok $? "vbd3-hostile: bad $key -> that device Closed" "state=$(xs $BH/state)"
             err=$(xs "$BH/hotplug-error")
             case "$err" in *"$key"*) r=0;; *) r=1;; esac
             ok $r "vbd3-hostile: bad $key -> hotplug-error names it" "$err"
-            out=$(drv "grep 'vbd3 $XVDC: device closed' /var/log/xen/xldevd.log | tail -1")
+            out=$(drv "grep 'vbd3 $dev: device closed' /var/log/xen/xldevd.log | tail -1")
             case "$out" in *"Domain $G8:"*"$key"*) r=0;; *) r=1;; esac
             ok $r "vbd3-hostile: bad $key -> one log line naming domain, device and key" "$out"
             case "$keys" in
@@ -468,13 +485,17 @@ if want vbd3-hostile; then
                 [ $r = 0 ] && [ "$n" = 0 ] && [ "$(printf '%s\n' "$st" | grep FORGED | grep -vcF "$E")" = 0 ]
                 ok $? "vbd3-hostile: injected text reaches xl devd --status escaped" "ESC bytes $n, lines $f";;
             esac
-            xl_run block-detach g8 xvdc
-            wait_gone "$BH" 30
-            ok $? "vbd3-hostile: bad $key -> detached, backend removed" "state=$(xs $BH/state)"
-            # dom0 removes the frontend after the backend: wait for it too
-            # before attaching the same vdev again.
-            wait_gone "/local/domain/$G8/$F" 30
         done
+        for i in 0 1 2 3 4 5 6 7; do xl_run block-detach g8 "${VDEVS[$i]}"; done
+        for i in 0 1 2 3 4 5 6 7; do
+            BH=$(be vbd3 "$G8" "$(hdev $i)")
+            wait_gone "$BH" 30
+            ok $? "vbd3-hostile: bad ${CASES[$i]%%|*} -> detached, backend removed" "state=$(xs $BH/state)"
+            # dom0 removes the frontend after the backend: wait for it too
+            # before the next attach.
+            wait_gone "/local/domain/$G8/device/vbd/$(hdev $i)" 30
+        done
+        F=device/vbd/$XVDC
         # A frontend that closes and starts again in a loop (Closed,
         # Initialising, ...): every turn is a disconnect and a restart in
         # the ring server, which logs at most 10 lines a minute about it.
