@@ -46,7 +46,8 @@ debvar=BED_DEB_$(echo "$REL" | tr '[:lower:]' '[:upper:]')
 rm -rf "$STAGE"; mkdir -p "$STAGE"
 if [ -n "${!debvar:-}" ]; then
     # BED_DEB_WAIT=FILE: while FILE exists, the package is still being
-    # built (CI builds it beside the first bed).
+    # built (CI builds it, and this bed's base image, beside the first
+    # bed).
     if [ -n "${BED_DEB_WAIT:-}" ] && [ -e "$BED_DEB_WAIT" ]; then
         t0=$(date +%s)
         echo "# waiting for the driver domain's package (${!debvar}): still being built"
