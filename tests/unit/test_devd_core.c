@@ -486,14 +486,36 @@ static void wait_slot(devd_op *op)
     fake_gc_free(&egc.gc);
 }
 
-static void test_slot_wait(void **s)
+/* devd started with fake/9/1 up, and `slots` slots. */
+static void start_slots(int slots)
 {
     memset(&G, 0, sizeof(G));
     start();
     be_write("fake/9/1", 4, 1);
     fire("fake/9/1/state");
     end_op(0, END_UP);
-    dds->slots = 1;
+    dds->slots = slots;
+}
+
+/* devd stops: each waiting operation is told, and ends at once. */
+static void abort_waiters(int told)
+{
+    G.end_on_abort = true;
+    fake_abort(ctx);
+    assert_int_equal(G.n, told);
+    assert_int_equal(G.rc[told - 1], ERROR_ABORTED);
+}
+
+static void assert_completed(void)
+{
+    assert_true(W.completed);
+    assert_int_equal(W.complete_rc, ERROR_ABORTED);
+    assert_int_equal(W.nested, 0);
+}
+
+static void test_slot_wait(void **s)
+{
+    start_slots(1);
     be_write("fake/9/2", 2, 1);
     fire("fake/9/2/state");             /* an add: takes the slot */
     assert_int_equal(K.nops, 1);
@@ -526,42 +548,26 @@ static void test_slot_wait(void **s)
     assert_ptr_equal(K.ops[1]->dev, dev("fake", 9, 3));
     wait_slot(K.ops[0]);
     assert_int_equal(G.n, 2);
-    /* devd stops: the waiting operation is told, and ends at once; the
-     * handler completes once, when the add ends too. */
-    G.end_on_abort = true;
-    fake_abort(ctx);
-    assert_int_equal(G.n, 3);
-    assert_int_equal(G.rc[2], ERROR_ABORTED);
+    /* devd stops: the handler completes once, when the add ends too. */
+    abort_waiters(3);
     assert_int_equal(dds->table.nqueued, 0);
     assert_false(W.completed);
     end_op(0, END_UP);
-    assert_true(W.completed);
-    assert_int_equal(W.complete_rc, ERROR_ABORTED);
-    assert_int_equal(W.nested, 0);
+    assert_completed();
 }
 
 /* The only operation in flight waits for a slot when devd stops: the
  * handler completes once, from under the abort. */
 static void test_slot_wait_abort_last(void **s)
 {
-    memset(&G, 0, sizeof(G));
-    start();
-    be_write("fake/9/1", 4, 1);
-    fire("fake/9/1/state");
-    end_op(0, END_UP);
-    dds->slots = 0;                     /* (no slot ever frees) */
+    start_slots(0);                     /* (no slot ever frees) */
     be_write("fake/9/1", 6, 0);
     fire("fake/9/1/state");
     wait_slot(K.ops[0]);
     assert_int_equal(G.n, 0);
-    G.end_on_abort = true;
-    fake_abort(ctx);
-    assert_int_equal(G.n, 1);
-    assert_int_equal(G.rc[0], ERROR_ABORTED);
+    abort_waiters(1);
     assert_int_equal(K.nops, 0);
-    assert_true(W.completed);
-    assert_int_equal(W.complete_rc, ERROR_ABORTED);
-    assert_int_equal(W.nested, 0);
+    assert_completed();
 }
 
 /* A failed device is retried on a real change only. */
