@@ -1218,10 +1218,10 @@ if want killed-scripts; then
         ok $? "killed-scripts: block-attach of a disk whose add hangs after its work returns" "$out"
         # (The real script writes hotplug-status before the wrapper takes
         # it away again: wait for devd's word, not for that key.)
-        out=$(drv "for i in \$(seq 150); do tail -n +\$((\$(cat /run/slow.l0) + 1)) /var/log/xen/xldevd.log | grep -q 'vbd $XVDC: hotplug add failed' && break; sleep 1; done" 200)
+        out=$(devd_lines /run/slow.l0 "vbd $XVDC: hotplug add failed" 1 150)
         connected vbd "$G1" $XVDC 30
         ok $? "killed-scripts: the add killed after its work: Connected, hotplug-status connected" \
-            "state=$(xs "$(be vbd "$G1" $XVDC)/state") hs=$(xs "$(be vbd "$G1" $XVDC)/hotplug-status") $out"
+            "state=$(xs "$(be vbd "$G1" $XVDC)/state") hs=$(xs "$(be vbd "$G1" $XVDC)/hotplug-status") devd's 'add failed' lines: $out"
         slow_lines vbd $XVDC
         n1=$(echo "$log" | grep -c 'after it wrote physical-device: its work is done, the backend is kept')
         n2=$(echo "$log" | grep -c 'attempt 2 of 3\|releasing\|failed after')
