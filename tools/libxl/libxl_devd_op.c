@@ -260,7 +260,8 @@ void libxl__devd_op_done(libxl__egc *egc, devd_op *op)
 
 /*----- stopping -----*/
 
-/* (Devices queued for a slot stay as they are: nothing new starts.) */
+/* (Devices queued for a slot leave the queue too, their operations never
+ * started: nothing new starts now.) */
 void libxl__devd_op_abort_waiters(libxl__egc *egc, libxl__devd_state *dds)
 {
     devd_device *d;
