@@ -92,6 +92,15 @@ typedef struct {
     devd_op_slot_fn *got;
 } devd_queued;
 
+/* The operation holds one of the listener's slots from now on (once). */
+static void devd_slot_take(devd_op *op)
+{
+    if (op->slot)
+        return;
+    op->slot = true;
+    op->dds->slot_ops++;
+}
+
 /* Starts d's operation, in a slot unless `now`; q: as it was queued. */
 static void devd_op_start(libxl__egc *egc, libxl__devd_state *dds,
                           devd_guest *g, devd_device *d, int act, bool now,
@@ -104,10 +113,8 @@ static void devd_op_start(libxl__egc *egc, libxl__devd_state *dds,
         op->t_event = q->t_event ? q->t_event : q->t_queued;
         op->slot_us = libxl__devd_now_us() - q->t_queued;
     }
-    if (!now) {
-        op->slot = true;
-        dds->slot_ops++;
-    }
+    if (!now)
+        devd_slot_take(op);
     start(egc, op, act);
 }
 
@@ -150,9 +157,7 @@ void libxl__devd_op_slot_wait(libxl__egc *egc, devd_op *op,
         return;
     }
     if (op->slot || dds->slot_ops < dds->slots) {
-        if (!op->slot)
-            dds->slot_ops++;
-        op->slot = true;
+        devd_slot_take(op);
         got(egc, op, 0);
         return;
     }
@@ -196,8 +201,7 @@ static void devd_slot_next(libxl__egc *egc, libxl__devd_state *dds)
         devd_guest *g = libxl__devd_guest_find(&dds->table, d->domid);
 
         if (q.op) {
-            q.op->slot = true;
-            dds->slot_ops++;
+            devd_slot_take(q.op);
             q.op->slot_us += libxl__devd_now_us() - q.t_queued;
             q.got(egc, q.op, 0);
             continue;
